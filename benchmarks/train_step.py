@@ -1,0 +1,84 @@
+"""Median time of one training step (forward, backward, clipping, Adam) at the paper's E1 settings.
+
+Batch 50 sequences of 75 frames of 24x24 images, RKN m=15, K=15, b=3 with layer norm, against the
+LSTM and GRU baselines (m=50 and the parameter-matched small ones). One intra-op thread by default.
+
+    python benchmarks/train_step.py [--threads 1] [--repeats 15] [--device cpu|cuda]
+
+The authors' PyTorch port needs about 1.8 s per RKN step on one core of our CPU machines; the
+target is at most a quarter of that (0.45 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from rkn.registry import build_model  # noqa: E402
+from rkn.training import TrainConfig, batch_loss, clip_gradients  # noqa: E402
+
+PORT_SECONDS_PER_STEP = 1.8
+
+
+def time_steps(name: str, batch: dict, repeats: int, device: torch.device) -> list[float]:
+    """Wall time of ``repeats`` training steps after two warm-up steps."""
+    torch.manual_seed(0)
+    model = build_model(name, {"input_channels": 1, "image_size": 24, "target_dim": 2}).to(device)
+    config = TrainConfig()
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, eps=config.adam_eps)
+    times = []
+    for step in range(repeats + 2):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        loss = batch_loss(model, batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        clip_gradients(model, config.clip_mode, config.clip_value)
+        optimizer.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if step >= 2:
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--models", nargs="+", default=["rkn", "lstm", "lstm_small", "gru", "gru_small"])
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    gen = torch.Generator().manual_seed(0)
+    batch = {
+        "images": torch.randint(0, 256, (50, 75, 24, 24, 1), generator=gen, dtype=torch.uint8).to(device),
+        "targets": (torch.rand(50, 75, 2, generator=gen) * 2 - 1).to(device),
+    }
+    name_dev = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
+    print(f"device {name_dev}, threads {torch.get_num_threads()}, torch {torch.__version__}, "
+          f"batch 50 x 75 steps x 24x24, {args.repeats} timed steps each")
+    medians = {}
+    for name in args.models:
+        times = time_steps(name, batch, args.repeats, device)
+        medians[name] = statistics.median(times)
+        print(f"{name:12s} median {medians[name] * 1000:8.1f} ms/step  (min {min(times) * 1000:.1f}, "
+              f"max {max(times) * 1000:.1f})", flush=True)
+    if "rkn" in medians and "lstm" in medians:
+        print(f"ratio rkn/lstm: {medians['rkn'] / medians['lstm']:.2f}")
+    if "rkn" in medians:
+        print(f"speed-up over the authors' port ({PORT_SECONDS_PER_STEP} s/step): "
+              f"{PORT_SECONDS_PER_STEP / medians['rkn']:.1f}x (target >= 4x)")
+
+
+if __name__ == "__main__":
+    main()

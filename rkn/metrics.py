@@ -1,0 +1,106 @@
+"""Losses and evaluation metrics shared by every model (paper.md §3).
+
+Gaussian outputs: per-step log-likelihood summed over target dimensions (§3.1), RMSE (§3.2) and
+calibration summaries of the normalised errors (§3.4). Image outputs: binary cross-entropy summed
+over the pixels of a frame (§3.3), over all, missing and observed frames.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from rkn.interface import BernoulliPrediction, GaussianPrediction, Prediction
+
+# Added to every predicted variance before the likelihood (TF-master uses 1e-8; paper.md §3.1).
+VARIANCE_EPS = 1e-8
+# Added inside the logarithms of the BCE (TF-master; paper.md §3.3).
+BCE_EPS = 1e-12
+HISTOGRAM_BINS = 100
+HISTOGRAM_RANGE = (-4.0, 4.0)
+
+
+def gaussian_nll(pred: GaussianPrediction, targets: Tensor, *, var_eps: float = VARIANCE_EPS) -> Tensor:
+    """Per-step Gaussian negative log-likelihood (B, T): 0.5 sum_d [log 2pi + log s + (y - mu)^2 / s].
+
+    s = var + var_eps. Averaging the result over steps and sequences gives minus the "LL" of the
+    paper's tables.
+    """
+    var = pred.var + var_eps
+    per_dim = 0.5 * (math.log(2 * math.pi) + torch.log(var) + (targets - pred.mean) ** 2 / var)
+    return per_dim.sum(-1)
+
+
+def bernoulli_nll(pred: BernoulliPrediction, targets: Tensor, *, eps: float = BCE_EPS) -> Tensor:
+    """Per-frame binary cross-entropy (B, T), summed over pixels; targets are uint8 grey values."""
+    y = targets.to(pred.probs.dtype) / 255.0
+    p = pred.probs
+    per_pixel = -(y * torch.log(p + eps) + (1.0 - y) * torch.log(1.0 - p + eps))
+    return per_pixel.flatten(2).sum(-1)
+
+
+def per_step_loss(pred: Prediction, targets: Tensor) -> Tensor:
+    """The training loss of one batch per (sequence, step), chosen by the prediction type: (B, T)."""
+    if isinstance(pred, GaussianPrediction):
+        return gaussian_nll(pred, targets)
+    if isinstance(pred, BernoulliPrediction):
+        return bernoulli_nll(pred, targets)
+    raise TypeError(f"unknown prediction type {type(pred).__name__}")
+
+
+def gaussian_metrics(mean: np.ndarray, var: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+    """Test metrics of a Gaussian prediction over a whole split; arrays are (N, T, D) float64.
+
+    Returns log_lik (per step, summed over dims), rmse, coverage_1sigma / coverage_2sigma (fraction
+    of |e| < 1, < 2 for the normalised error e = (y - mu) / sigma), norm_err_mean and norm_err_var
+    (N(0, 1) would give 0 and 1).
+    """
+    s = var + VARIANCE_EPS
+    log_lik = -0.5 * (np.log(2 * np.pi) + np.log(s) + (targets - mean) ** 2 / s).sum(-1).mean()
+    errors = normalised_errors(mean, var, targets)
+    return {
+        "log_lik": float(log_lik),
+        "rmse": float(np.sqrt(np.mean((mean - targets) ** 2))),
+        "coverage_1sigma": float(np.mean(np.abs(errors) < 1.0)),
+        "coverage_2sigma": float(np.mean(np.abs(errors) < 2.0)),
+        "norm_err_mean": float(errors.mean()),
+        "norm_err_var": float(errors.var()),
+    }
+
+
+def normalised_errors(mean: np.ndarray, var: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """e = (y - mu) / sqrt(var), flattened over sequences, steps and dimensions (paper.md §3.4)."""
+    return ((targets - mean) / np.sqrt(var)).ravel()
+
+
+def calibration_histogram(errors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """100-bin density histogram on [-4, 4] of the normalised errors: (edges (101,), density (100,)).
+
+    Density is relative to all errors, including those outside the range, so the bars of a model
+    with heavy tails sum to less than one.
+    """
+    counts, edges = np.histogram(errors, bins=HISTOGRAM_BINS, range=HISTOGRAM_RANGE)
+    width = edges[1] - edges[0]
+    return edges, counts / (max(errors.size, 1) * width)
+
+
+def bce_metrics(probs: np.ndarray, targets: np.ndarray, obs_valid: np.ndarray | None) -> dict[str, float]:
+    """Imputation BCE per image over all, missing and observed frames (paper.md §3.3).
+
+    probs (N, T, H, W, C) float, targets uint8 of the same shape, obs_valid (N, T) bool or None.
+    A subset with no frames is reported as NaN-free by leaving its key out.
+    """
+    y = targets.astype(np.float64) / 255.0
+    p = probs.astype(np.float64)
+    per_frame = -(y * np.log(p + BCE_EPS) + (1 - y) * np.log(1 - p + BCE_EPS))
+    per_frame = per_frame.reshape(per_frame.shape[0], per_frame.shape[1], -1).sum(-1)
+    result = {"bce_all": float(per_frame.mean())}
+    if obs_valid is not None:
+        if (~obs_valid).any():
+            result["bce_missing"] = float(per_frame[~obs_valid].mean())
+        if obs_valid.any():
+            result["bce_observed"] = float(per_frame[obs_valid].mean())
+    return result

@@ -1,0 +1,145 @@
+"""Execute one (experiment, model, seed) run into its run folder, atomically.
+
+Everything is written into a temporary sibling folder first and renamed into place at the end,
+so an interrupted or failed run leaves no partial run folder behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from rkn import training
+from rkn.experiments import RunSpec, derive_seeds
+from rkn.io import atomic_write, atomic_write_json, atomic_write_text
+from rkn.registry import build_model, config_to_dict
+
+log = logging.getLogger(__name__)
+
+# How many test sequences keep their full predictions for the example-sequence figure.
+EXAMPLE_SEQUENCES = 4
+
+
+class RunExistsError(FileExistsError):
+    """The run folder exists already and overwriting was not asked for."""
+
+
+def select_device(name: str) -> torch.device:
+    """auto: CUDA when available, else CPU; cpu; cuda (an error when no GPU is visible)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for but torch sees no CUDA device; use --device auto or cpu")
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"unknown device {name!r}; valid: auto, cpu, cuda")
+    return torch.device(name)
+
+
+def data_overrides(split: dict[str, np.ndarray]) -> dict:
+    """Model settings that follow from the data: image size and channels, output kind and size."""
+    images, targets = split["images"], split["targets"]
+    overrides = {"input_channels": int(images.shape[-1]), "image_size": int(images.shape[2])}
+    if targets.ndim == 5:  # image targets: Bernoulli image decoder
+        overrides["decoder"] = "bernoulli"
+    else:
+        overrides.update(decoder="gaussian", target_dim=int(targets.shape[-1]))
+    return overrides
+
+
+def git_state() -> dict[str, object]:
+    """Commit and dirty flag of the code that ran (empty values outside a git checkout)."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
+                                  cwd=Path(__file__).parent).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    return {"git_commit": git("rev-parse", "HEAD"), "git_dirty": bool(git("status", "--porcelain"))}
+
+
+def _history_csv(rows: list[dict[str, float]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    atomic_write(path, lambda handle: np.savez_compressed(handle, **arrays))
+
+
+def execute_run(
+    spec: RunSpec,
+    *,
+    train_split: dict[str, np.ndarray],
+    test_split: dict[str, np.ndarray],
+    run_dir: str | Path,
+    device: torch.device,
+    force: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, float]:
+    """Train, select, evaluate once on the test split, and write the run folder.
+
+    Files: config.json (resolved spec + model config), model.pt (weights with their config),
+    history.csv, metrics.json (flat, numeric), calibration.csv (Gaussian models), examples.npz
+    (first test sequences' predictions), meta.json (timings, versions, seeds).
+
+    Returns the test metrics.
+    """
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not force:
+        raise RunExistsError(f"run folder {run_dir} exists; delete it or pass --force to overwrite")
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    seeds = derive_seeds(spec.seed)
+    torch.manual_seed(seeds["init"])
+    overrides = {**spec.model_overrides, **data_overrides(train_split)}
+    model = build_model(spec.model, overrides).to(device)
+    train_part, val_part = training.split_train_val(train_split, spec.training.val_fraction)
+    log.info("run %s/%s/seed%d: %d train, %d val, %d test sequences on %s", spec.experiment, spec.model,
+             spec.seed, len(train_part["images"]), len(val_part["images"]), len(test_split["images"]), device)
+
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", suffix=".tmp", dir=run_dir.parent))
+    try:
+        fit = training.fit(model, training.to_tensors(train_part, device), training.to_tensors(val_part, device),
+                           spec.training, batch_order_seed=seeds["batch_order"], progress=progress)
+        test = training.to_tensors(test_split, device)
+        test_metrics, extras = training.evaluate(model, test, spec.training.eval_batch_size)
+        test_metrics["selected_epoch"] = float(fit.selected_epoch)
+        model_config = config_to_dict(model.config)
+        atomic_write_json(tmp_dir / "config.json", {**spec.to_dict(), "model_config": model_config})
+        torch.save({"model": spec.model, "config": model_config, "state_dict": model.state_dict(),
+                    "epoch": fit.selected_epoch}, tmp_dir / "model.pt")
+        atomic_write_text(tmp_dir / "history.csv", _history_csv(fit.history))
+        atomic_write_json(tmp_dir / "metrics.json", test_metrics)
+        if "hist_density" in extras:
+            edges, density = extras["hist_edges"], extras["hist_density"]
+            rows = "".join(f"{lo:.4f},{hi:.4f},{d:.8g}\n" for lo, hi, d in zip(edges[:-1], edges[1:], density))
+            atomic_write_text(tmp_dir / "calibration.csv", "bin_left,bin_right,density\n" + rows)
+        examples = {k: v[:EXAMPLE_SEQUENCES] for k, v in extras.items() if not k.startswith("hist_")}
+        examples["targets"] = test_split["targets"][:EXAMPLE_SEQUENCES]
+        _save_npz(tmp_dir / "examples.npz", examples)
+        atomic_write_json(tmp_dir / "meta.json", {
+            **git_state(), "torch": torch.__version__, "device": str(device), "threads": torch.get_num_threads(),
+            "seeds": seeds, "wall_seconds": round(time.perf_counter() - started, 3),
+        })
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        os.replace(tmp_dir, run_dir)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    log.info("wrote %s: %s", run_dir, ", ".join(f"{k}={v:.4g}" for k, v in sorted(test_metrics.items())))
+    return test_metrics

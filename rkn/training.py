@@ -1,0 +1,223 @@
+"""One training loop and one evaluation for every model (no per-model branches).
+
+Adam with gradient clipping, a seeded batch order, model selection on a validation split carved
+from the training data, and a single evaluation of the selected model on the test split.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from rkn import metrics
+from rkn.interface import BernoulliPrediction, GaussianPrediction
+
+log = logging.getLogger(__name__)
+
+CLIP_MODES = ("per_tensor", "global", "none")
+SELECTION_RULES = ("best_val", "final")
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings (paper.md §1.10; defaults follow TF-master E1)."""
+
+    epochs: int = 500
+    batch_size: int = 50
+    learning_rate: float = 1e-3
+    # Keras' Adam epsilon; PyTorch's default is 1e-8 (paper.md §1.10).
+    adam_eps: float = 1e-7
+    # per_tensor: clip each gradient tensor's norm separately (Keras clipnorm, TF-master);
+    # global: one norm over all gradients (TF-icml); none: no clipping (PyTorch port).
+    clip_mode: str = "per_tensor"
+    clip_value: float = 5.0
+    # Fraction of the training sequences held out (the last ones) for model selection.
+    val_fraction: float = 0.1
+    # best_val: keep the epoch with the lowest validation loss; final: the last epoch.
+    model_selection: str = "best_val"
+    eval_batch_size: int = 100
+
+    def __post_init__(self) -> None:
+        if self.clip_mode not in CLIP_MODES:
+            raise ValueError(f"clip_mode {self.clip_mode!r} is not one of {CLIP_MODES}")
+        if self.model_selection not in SELECTION_RULES:
+            raise ValueError(f"model_selection {self.model_selection!r} is not one of {SELECTION_RULES}")
+        if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
+            raise ValueError("epochs, batch_size and eval_batch_size must be at least 1")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must lie in (0, 1), got {self.val_fraction}")
+
+
+@dataclass
+class FitResult:
+    """What training produced: per-epoch history rows and the selected model's epoch."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    selected_epoch: int = 0
+
+
+Split = dict[str, Tensor]
+
+
+def to_tensors(arrays: dict[str, np.ndarray], device: torch.device) -> Split:
+    """Move a split's arrays (images, targets, optional obs_valid) to ``device`` as tensors."""
+    out = {}
+    for key in ("images", "targets", "obs_valid"):
+        if key in arrays:
+            value = torch.from_numpy(np.ascontiguousarray(arrays[key]))
+            if value.dtype == torch.float64:
+                value = value.float()
+            out[key] = value.to(device)
+    return out
+
+
+def split_train_val(split: dict[str, np.ndarray], val_fraction: float) -> tuple[dict, dict]:
+    """Hold out the last ceil(val_fraction * N) training sequences (the same for every model)."""
+    num = len(split["images"])
+    num_val = max(1, math.ceil(val_fraction * num))
+    if num_val >= num:
+        raise ValueError(f"{num} training sequences are too few for a validation split of {val_fraction}")
+    cut = num - num_val
+    return {k: v[:cut] for k, v in split.items()}, {k: v[cut:] for k, v in split.items()}
+
+
+def batch_loss(model: nn.Module, batch: Split) -> Tensor:
+    """Mean per-step loss of one batch."""
+    pred = model(batch["images"], batch.get("obs_valid"))
+    return metrics.per_step_loss(pred, batch["targets"]).mean()
+
+
+def clip_gradients(model: nn.Module, mode: str, value: float) -> None:
+    """Clip gradients per tensor (Keras clipnorm), globally, or not at all."""
+    if mode == "global":
+        nn.utils.clip_grad_norm_(model.parameters(), value)
+    elif mode == "per_tensor":
+        for param in model.parameters():
+            if param.grad is not None:
+                nn.utils.clip_grad_norm_([param], value)
+
+
+@torch.no_grad()
+def mean_loss(model: nn.Module, split: Split, batch_size: int) -> float:
+    """Average per-step loss over a split, evaluated in batches."""
+    model.eval()
+    total, count = 0.0, 0
+    num = len(split["images"])
+    for start in range(0, num, batch_size):
+        batch = {k: v[start : start + batch_size] for k, v in split.items()}
+        pred = model(batch["images"], batch.get("obs_valid"))
+        steps = metrics.per_step_loss(pred, batch["targets"])
+        total += float(steps.sum())
+        count += steps.numel()
+    return total / count
+
+
+def fit(
+    model: nn.Module,
+    train: Split,
+    val: Split,
+    config: TrainConfig,
+    *,
+    batch_order_seed: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> FitResult:
+    """Train ``model`` in place and leave it holding the selected epoch's weights.
+
+    Args:
+        model: any model of the common interface, already on the data's device.
+        train, val: splits from ``to_tensors``.
+        config: optimisation settings.
+        batch_order_seed: seeds the per-epoch shuffling (one stream, independent of init).
+        progress: optional callback ``(epoch, epochs)`` after each epoch (progress bars).
+
+    Raises:
+        NonFiniteLossError: when a batch loss is NaN or infinite.
+    """
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, eps=config.adam_eps)
+    order_gen = torch.Generator().manual_seed(batch_order_seed)
+    num = len(train["images"])
+    result = FitResult()
+    best_val, best_state = math.inf, None
+    for epoch in range(1, config.epochs + 1):
+        start = time.perf_counter()
+        model.train()
+        order = torch.randperm(num, generator=order_gen).to(train["images"].device)
+        losses = []
+        for first in range(0, num, config.batch_size):
+            idx = order[first : first + config.batch_size]
+            loss = batch_loss(model, {k: v[idx] for k, v in train.items()})
+            if not torch.isfinite(loss):
+                raise NonFiniteLossError(
+                    f"training loss became {float(loss)} at epoch {epoch}, batch {first // config.batch_size}: "
+                    "lower training.learning_rate or clip harder (training.clip_mode / clip_value), "
+                    "and check the dataset for corrupt values"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            clip_gradients(model, config.clip_mode, config.clip_value)
+            optimizer.step()
+            losses.append(float(loss))
+        val_loss = mean_loss(model, val, config.eval_batch_size)
+        row = {"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": val_loss,
+               "seconds": time.perf_counter() - start}
+        result.history.append(row)
+        log.info("epoch %d/%d train_loss %.4f val_loss %.4f", epoch, config.epochs, row["train_loss"], val_loss)
+        if config.model_selection == "final" or val_loss < best_val:
+            best_val, result.selected_epoch = val_loss, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        if progress is not None:
+            progress(epoch, config.epochs)
+    if best_state is None:  # every validation loss was NaN: keep the last weights, say so
+        log.warning("no finite validation loss; keeping the final epoch")
+        result.selected_epoch = config.epochs
+    else:
+        model.load_state_dict(best_state)
+    return result
+
+
+@torch.no_grad()
+def predict_split(model: nn.Module, split: Split, batch_size: int) -> dict[str, np.ndarray]:
+    """Predictions for a whole split as float64 numpy: {mean, var} or {probs}."""
+    model.eval()
+    parts: dict[str, list[np.ndarray]] = {}
+    for start in range(0, len(split["images"]), batch_size):
+        pred = model(split["images"][start : start + batch_size],
+                     None if "obs_valid" not in split else split["obs_valid"][start : start + batch_size])
+        for name, value in pred._asdict().items():
+            parts.setdefault(name, []).append(value.double().cpu().numpy())
+    return {name: np.concatenate(chunks) for name, chunks in parts.items()}
+
+
+def evaluate(model: nn.Module, split: Split, batch_size: int) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Test metrics of ``model`` on ``split`` and the arrays behind the calibration plot.
+
+    Returns (metrics, extras): extras holds the calibration histogram (``hist_edges``,
+    ``hist_density``) for Gaussian models and the predictions themselves.
+    """
+    preds = predict_split(model, split, batch_size)
+    targets = split["targets"].cpu().numpy()
+    extras: dict[str, np.ndarray] = dict(preds)
+    if set(preds) == set(GaussianPrediction._fields):
+        result = metrics.gaussian_metrics(preds["mean"], preds["var"], targets.astype(np.float64))
+        edges, density = metrics.calibration_histogram(
+            metrics.normalised_errors(preds["mean"], preds["var"], targets.astype(np.float64)))
+        extras.update(hist_edges=edges, hist_density=density)
+    elif set(preds) == set(BernoulliPrediction._fields):
+        valid = split["obs_valid"].cpu().numpy() if "obs_valid" in split else None
+        result = metrics.bce_metrics(preds["probs"], targets, valid)
+    else:
+        raise TypeError(f"unexpected prediction fields {sorted(preds)}")
+    result["n_params"] = float(sum(p.numel() for p in model.parameters() if p.requires_grad))
+    return result, extras

@@ -1,0 +1,76 @@
+"""Train and evaluate one (experiment, model, seed) into its run folder.
+
+    python workflow/scripts/train.py --config config/config.yaml --experiment pendulum_filtering \
+        --model rkn --seed 0 [--config config/smoke.yaml] [--threads 1] [--device auto]
+
+Data must exist (make it with workflow/scripts/simulate.py). Exit status 2 marks bad input
+(config, names, data); the message says what to fix. No partial run folder is ever left behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a plain checkout too
+
+import torch  # noqa: E402
+
+from datasets.store import DatasetError, load_split  # noqa: E402
+from rkn.experiments import ConfigError, load_config, resolve_run  # noqa: E402
+from rkn.runner import RunExistsError, execute_run, select_device  # noqa: E402
+from rkn.training import NonFiniteLossError  # noqa: E402
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", action="append", required=True, help="config file; repeat for overlays")
+    parser.add_argument("--experiment", required=True)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--run-dir", help="output folder (default: results/{scale}/runs/{experiment}/{model}/seed{seed})")
+    parser.add_argument("--data-dir", help="dataset folder (default: results/{scale}/datasets/{dataset})")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing run folder")
+    parser.add_argument("--log", help="also write the log to this file")
+    return parser.parse_args(argv)
+
+
+def progress_bar(total_epochs: int):
+    """A tqdm bar on interactive terminals, nothing otherwise (logs carry the epochs)."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total_epochs, unit="epoch", file=sys.stderr)
+    return lambda epoch, total: (bar.update(1), bar.close() if epoch == total else None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    handlers = [logging.StreamHandler()] + ([logging.FileHandler(args.log)] if args.log else [])
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", handlers=handlers)
+    try:
+        config = load_config(args.config)
+        spec = resolve_run(config, args.experiment, args.model, args.seed)
+        results_dir = config.get("results_dir", "results")
+        data_dir = Path(args.data_dir) if args.data_dir else spec.data_dir(results_dir)
+        train_split, test_split = load_split(data_dir, "train"), load_split(data_dir, "test")
+        device = select_device(args.device)
+        torch.set_num_threads(args.threads)
+        torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
+        execute_run(spec, train_split=train_split, test_split=test_split,
+                    run_dir=args.run_dir or spec.run_dir(results_dir), device=device, force=args.force,
+                    progress=progress_bar(spec.training.epochs))
+    except (ConfigError, DatasetError, RunExistsError, NonFiniteLossError, RuntimeError, ValueError) as err:
+        logging.getLogger("train").error("%s", err)
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
