@@ -83,7 +83,7 @@ def _train_config(values: dict, where: str) -> TrainConfig:
 def validate_config(config: dict) -> None:
     """Raise ConfigError for unknown keys, unknown model/dataset names and bad training values."""
     from datasets import DATASETS  # noqa: PLC0415 (keeps `rkn` importable without the data package)
-    from rkn.registry import MODELS, build_model  # noqa: PLC0415
+    from rkn.registry import MODELS, config_from_dict  # noqa: PLC0415
 
     _check_keys(config, TOP_LEVEL_KEYS, "the config's top level")
     for key in ("scale", "datasets", "experiments"):
@@ -110,8 +110,8 @@ def validate_config(config: dict) -> None:
         _train_config({**config.get("training", {}), **spec.get("training", {})}, f"{where}.training")
         for model, overrides in spec.get("model_overrides", {}).items():
             try:
-                build_model(model, overrides, validate_only=True)
-            except ValueError as err:
+                config_from_dict(model, overrides)
+            except (TypeError, ValueError) as err:
                 raise ConfigError(f"{where}.model_overrides.{model}: {err}") from err
 
 

@@ -168,7 +168,7 @@ def fit(
             loss.backward()
             clip_gradients(model, config.clip_mode, config.clip_value)
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
         val_loss = mean_loss(model, val, config.eval_batch_size)
         row = {"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": val_loss,
                "seconds": time.perf_counter() - start}
