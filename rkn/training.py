@@ -160,7 +160,7 @@ def fit(
             loss = batch_loss(model, {k: v[idx] for k, v in train.items()})
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(
-                    f"training loss became {float(loss)} at epoch {epoch}, batch {first // config.batch_size}: "
+                    f"training loss became {float(loss.detach())} at epoch {epoch}, batch {first // config.batch_size}: "
                     "lower training.learning_rate or clip harder (training.clip_mode / clip_value), "
                     "and check the dataset for corrupt values"
                 )
