@@ -13,8 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a plain checkout too
 
-from datasets import build_dataset  # noqa: E402
-from datasets.store import save_split  # noqa: E402
+from datasets import build_dataset, default_params  # noqa: E402
+from datasets.store import save_dataset  # noqa: E402
 from rkn.experiments import ConfigError, dataset_dir, load_config  # noqa: E402
 
 
@@ -36,9 +36,9 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out) if args.out else dataset_dir(config.get("results_dir", "results"), config["scale"],
                                                           args.dataset)
         start = time.perf_counter()
-        splits = build_dataset(spec["generator"], spec.get("params", {}))
-        for split, arrays in splits.items():
-            save_split(out, split, arrays, params={"generator": spec["generator"], **spec.get("params", {})})
+        params = {**default_params(spec["generator"]), **spec.get("params", {})}
+        splits = build_dataset(spec["generator"], params)
+        save_dataset(out, spec["generator"], params, splits)
         log.info("wrote %s (%s) in %.1f s", out, ", ".join(f"{s}: {len(a['images'])}" for s, a in splits.items()),
                  time.perf_counter() - start)
     except (ConfigError, ValueError) as err:

@@ -58,7 +58,12 @@ def main(argv: list[str] | None = None) -> int:
         spec = resolve_run(config, args.experiment, args.model, args.seed)
         results_dir = config.get("results_dir", "results")
         data_dir = Path(args.data_dir) if args.data_dir else spec.data_dir(results_dir)
-        train_split, test_split = load_split(data_dir, "train"), load_split(data_dir, "test")
+        try:
+            train_split, test_split = load_split(data_dir, "train"), load_split(data_dir, "test")
+        except DatasetError as err:
+            configs = " ".join(f"--config {path}" for path in args.config)
+            raise DatasetError(f"{err} With the workflow's script: python workflow/scripts/simulate.py "
+                               f"{configs} --dataset {spec.dataset}") from err
         device = select_device(args.device)
         torch.set_num_threads(args.threads)
         torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
