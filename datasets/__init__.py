@@ -1,0 +1,167 @@
+"""Seeded dataset builders for the RKN benchmark (paper.md §2).
+
+Public API::
+
+    DATASETS: dict[str, DatasetSpec]                    # registry, name -> spec with defaults
+    default_params(name) -> dict                        # copy of a dataset's default params
+    build_dataset(name, params) -> {split: {key: array}}
+
+Every split dict holds:
+
+- ``"images"``: uint8 ``(N, T, H, W, C)`` model inputs (trailing channel axis, C = 1 here);
+- ``"targets"``: float32 ``(N, T, D)`` regression targets, except for ``pendulum_imputation``,
+  whose targets are the clean frames as uint8 ``(N, T, H, W, C)`` (BCE divides them by 255);
+- optional ``"obs_valid"``: bool ``(N, T)``, False where the input frame is missing (black);
+- optional ``"noise_factors"``: float32 ``(N, T)``, 1 = clean frame, 0 = pure noise.
+
+Datasets:
+
+- ``pendulum_filtering`` (E1): noisy pendulum images -> (sin, cos). PT stream (§2.6): ONE
+  ``RandomState(seed)`` draws train simulation, train noise, test simulation, test noise.
+- ``pendulum_imputation`` (E2): clean images with about 47 % of frames blacked out. TF-master
+  (§2.6): each split is ``sample_data_set(N, T, seed=split_seed)``; its mask comes from a fresh
+  ``RandomState(split_seed)`` (§2.3).
+
+Params not given take the defaults; unknown keys or bad values raise ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from datasets.noise import NoiseParams, add_image_noise, imputation_mask
+from datasets.pendulum import PendulumParams, PendulumSimulator
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DATASETS", "DatasetSpec", "Splits", "build_dataset", "default_params"]
+
+Splits = dict[str, dict[str, np.ndarray]]
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+    """A registered dataset: default params (all ints) and a builder ``params -> splits``."""
+
+    name: str
+    defaults: Mapping[str, int]
+    builder: Callable[[dict[str, int]], Splits]
+    description: str
+
+
+def _filtering_splits(params: dict[str, int]) -> Splits:
+    """E1: one RandomState(seed) stream: train sim, train noise, test sim, test noise."""
+    random_state = np.random.RandomState(params["seed"])
+    simulator = PendulumSimulator(PendulumParams(), random_state)
+    splits: Splits = {}
+    for split in ("train", "test"):
+        sample = simulator.sample_data_set(params[f"num_{split}"], params["seq_len"])
+        noisy, factors = add_image_noise(sample.images, random_state, NoiseParams())
+        splits[split] = {
+            "images": noisy[..., None],
+            "targets": sample.targets.astype(np.float32),
+            "noise_factors": factors.astype(np.float32),
+        }
+    return splits
+
+
+def _imputation_splits(params: dict[str, int]) -> Splits:
+    """E2: each split re-seeds the simulator with its seed; mask from a fresh RandomState(seed)."""
+    simulator = PendulumSimulator(PendulumParams(), np.random.RandomState(0))
+    splits: Splits = {}
+    for split in ("train", "test"):
+        num, seed = params[f"num_{split}"], params[f"{split}_seed"]
+        clean = simulator.sample_data_set(num, params["seq_len"], seed=seed).images[..., None]
+        valid = imputation_mask(num, params["seq_len"], seed, first_n_valid=5)
+        splits[split] = {
+            "images": np.where(valid[..., None, None, None], clean, np.uint8(0)),
+            "targets": clean,  # uint8 clean frames, not float32 (documented exception)
+            "obs_valid": valid,
+        }
+    return splits
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "pendulum_filtering": DatasetSpec(
+        name="pendulum_filtering",
+        defaults={"num_train": 2000, "num_test": 1000, "seq_len": 75, "seed": 42},
+        builder=_filtering_splits,
+        description="E1: noisy 24x24 pendulum images -> (sin, cos) targets",
+    ),
+    "pendulum_imputation": DatasetSpec(
+        name="pendulum_imputation",
+        defaults={
+            "num_train": 2000,
+            "num_test": 1000,
+            "seq_len": 75,
+            "train_seed": 42,
+            "test_seed": 23541,
+        },
+        builder=_imputation_splits,
+        description="E2: clean pendulum images with ~47% of frames missing -> all clean frames",
+    ),
+}
+
+
+def _get_spec(name: str) -> DatasetSpec:
+    """Look up a registered dataset or raise ValueError listing the valid names."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; valid names: {sorted(DATASETS)}")
+    return DATASETS[name]
+
+
+def default_params(name: str) -> dict[str, int]:
+    """Return a copy of the default params of dataset ``name``."""
+    return dict(_get_spec(name).defaults)
+
+
+def _resolve_params(spec: DatasetSpec, params: Mapping[str, Any]) -> dict[str, int]:
+    """Merge ``params`` over the defaults; reject unknown keys and non-integer or bad values."""
+    resolved = dict(spec.defaults)
+    for key, value in params.items():
+        if key not in spec.defaults:
+            raise ValueError(
+                f"unknown param {key!r} for dataset {spec.name!r}; valid params: "
+                f"{sorted(spec.defaults)}"
+            )
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ValueError(
+                f"param {key!r} of dataset {spec.name!r} must be an int, got {value!r}"
+            )
+        resolved[key] = int(value)
+    for key, value in resolved.items():
+        minimum = 1 if key == "seq_len" else 0
+        if value < minimum:
+            raise ValueError(f"param {key!r} of dataset {spec.name!r} must be >= {minimum}")
+        if key.endswith("seed") and value >= 2**32:
+            raise ValueError(f"param {key!r} of dataset {spec.name!r} must be < 2**32")
+    if resolved["seq_len"] <= 5:
+        # the first 5 frames are forced clean/valid (§2.2, §2.3); shorter sequences are degenerate
+        logger.warning(
+            "%s: seq_len=%d <= 5: every frame is clean/observed", spec.name, resolved["seq_len"]
+        )
+    return resolved
+
+
+def build_dataset(name: str, params: Mapping[str, Any] | None = None) -> Splits:
+    """Generate all splits of a registered dataset in memory.
+
+    Args:
+        name: A key of :data:`DATASETS`.
+        params: Overrides of the dataset's defaults (see :func:`default_params`).
+
+    Returns:
+        ``{"train": {...}, "test": {...}}``; array keys, shapes and dtypes as in the module doc.
+
+    Raises:
+        ValueError: Unknown dataset, unknown param key or an invalid param value.
+    """
+    spec = _get_spec(name)
+    resolved = _resolve_params(spec, params or {})
+    logger.info("building dataset %s with %s", name, resolved)
+    return spec.builder(resolved)
