@@ -1,0 +1,363 @@
+"""Encoder and decoder networks shared by the RKN and the LSTM/GRU baselines (paper.md §1.2-1.9).
+
+All networks work on flat batches: the models fold (B, T) into one batch axis so the convolutional
+encoder runs on every frame at once. Images are channels-first inside this module, (N, C, H, W).
+
+``EncoderDecoderConfig`` holds the encoder/decoder fields that ``RKNConfig`` and the baseline
+configs share; each model config subclasses it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+ENCODERS = ("pendulum", "quad_link")
+DECODERS = ("gaussian", "bernoulli")
+ENC_NORMS = ("post", "pre")
+INITS = ("keras", "torch")
+ACTIVATIONS = ("relu", "tanh")
+VAR_ACTS = ("elup1", "softplus")
+
+# Layer-norm epsilon of TF-master's LayerNormalization (paper.md §1.8).
+LAYER_NORM_EPS = 1e-12
+# Std of the encoder mean-head bias init, so an all-black frame does not map to w = 0 (§1.2).
+MEAN_HEAD_BIAS_STD = 0.05
+# Frames per conv call. Every frame is independent, so chunking does not change any per-frame
+# result; it keeps the large (N, 12, 24, 24) intermediates small enough for the allocator to reuse
+# memory instead of faulting in fresh pages on every call (about 2x faster on CPU for B*T = 3750).
+CHUNK_FRAMES = 256
+
+
+def _chunked(fn: Callable[[Tensor], Any], x: Tensor) -> Any:
+    """Apply ``fn`` to chunks of ``x`` along dim 0 and concatenate each output (tensor or tuple)."""
+    if x.shape[0] <= CHUNK_FRAMES:
+        return fn(x)
+    outs = [fn(c) for c in x.split(CHUNK_FRAMES)]
+    if isinstance(outs[0], tuple):
+        return tuple(torch.cat(parts) for parts in zip(*outs))
+    return torch.cat(outs)
+
+
+def check_choice(name: str, value: object, valid: Sequence[object]) -> None:
+    """Raise ValueError naming the valid values when ``value`` is not one of them."""
+    if value not in valid:
+        choices = ", ".join(map(repr, valid))
+        raise ValueError(f"{name}={value!r} is not valid; valid values: {choices}")
+
+
+@dataclass(frozen=True)
+class EncoderDecoderConfig:
+    """Encoder/decoder settings shared by every model (RKN, LSTM, GRU).
+
+    Attributes:
+        latent_obs_dim: m, size of the latent observation w_t (and of sigma^obs_t).
+        input_scale: factor applied to the raw 0..255 pixels. TF (icml and master) feed raw
+            0..255 values (1.0, default); PT divides by 255 (use 1/255).
+        layer_norm: layer norm (GroupNorm(1, C), eps 1e-12) after every hidden convolution of the
+            encoder and image decoder. TF: on (default); PT pendulum script: off.
+        encoder: conv stack, "pendulum" (24x24 input, §1.9) or "quad_link" (48x48 input, §1.9).
+            It also picks the image decoder layout (E2 resp. E5).
+        encoder_hidden: width of the encoder's dense layer (30 pendulum, 200 quad-link; TF-icml
+            E3 used 2m).
+        input_channels: C of the input images (1; 3 for multiple pendulums).
+        image_size: H = W of the input images; must fit ``encoder``.
+        enc_norm: "post" (TF: w = a / ||a||, default) or "pre" (PT: L2-normalise the last hidden
+            layer, no normalisation of w).
+        decoder: "gaussian" (low-dimensional targets with variances) or "bernoulli" (images).
+        target_dim: D of the Gaussian targets (2 for sin/cos of the pendulum angle).
+        dec_hidden: hidden widths of the Gaussian decoder's mean and variance MLPs (TF (10,);
+            PT (30,)).
+        dec_act: activation of those hidden layers, "relu" (TF) or "tanh" (PT).
+        init: "keras" (Glorot-uniform kernels, zero biases, mean-head bias ~ N(0, 0.05^2); TF,
+            default) or "torch" (PyTorch default init everywhere; PT).
+        use_obs_valid: use the per-frame valid flags. False gives the "uninformed" variant that
+            treats every frame as observed (TF ``never_invalid=True``).
+    """
+
+    latent_obs_dim: int = 15
+    input_scale: float = 1.0
+    layer_norm: bool = True
+    encoder: str = "pendulum"
+    encoder_hidden: int = 30
+    input_channels: int = 1
+    image_size: int = 24
+    enc_norm: str = "post"
+    decoder: str = "gaussian"
+    target_dim: int = 2
+    dec_hidden: tuple[int, ...] = (10,)
+    dec_act: str = "relu"
+    init: str = "keras"
+    use_obs_valid: bool = True
+
+    def __post_init__(self) -> None:
+        """Coerce list fields to tuples (JSON round trip) and validate option values."""
+        for name in ("dec_hidden", "coef_hidden"):
+            if isinstance(getattr(self, name, None), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
+        check_choice("encoder", self.encoder, ENCODERS)
+        check_choice("decoder", self.decoder, DECODERS)
+        check_choice("enc_norm", self.enc_norm, ENC_NORMS)
+        check_choice("dec_act", self.dec_act, ACTIVATIONS)
+        check_choice("init", self.init, INITS)
+        if self.latent_obs_dim < 1:
+            raise ValueError(f"latent_obs_dim must be >= 1, got {self.latent_obs_dim}")
+
+
+def elup1(x: Tensor) -> Tensor:
+    """elu(x) + 1: exp(x) for x < 0, x + 1 otherwise; a smooth, strictly positive variance map."""
+    return F.elu(x) + 1.0
+
+
+def elup1_inv(y: float) -> float:
+    """Inverse of ``elup1`` for y > 0 (used to initialise raw variance parameters)."""
+    return math.log(y) if y < 1.0 else y - 1.0
+
+
+def softplus_inv(y: float) -> float:
+    """Inverse of softplus for y > 0."""
+    return y + math.log(-math.expm1(-y))
+
+
+def var_activation(name: str) -> tuple[Callable[[Tensor], Tensor], Callable[[float], float]]:
+    """Return (activation, inverse) for a variance activation name ("elup1" | "softplus")."""
+    check_choice("var_act", name, VAR_ACTS)
+    if name == "elup1":
+        return elup1, elup1_inv
+    return F.softplus, softplus_inv
+
+
+def _activation(name: str) -> nn.Module:
+    """Hidden-layer activation module by name."""
+    check_choice("activation", name, ACTIVATIONS)
+    return nn.ReLU() if name == "relu" else nn.Tanh()
+
+
+def keras_init_(module: nn.Module) -> None:
+    """Keras defaults on every Linear / Conv / ConvTranspose: Glorot-uniform kernels, zero biases.
+
+    Glorot's fan_in + fan_out is symmetric, so the transposed-conv weight layout does not matter.
+    """
+    for sub in module.modules():
+        if isinstance(sub, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.xavier_uniform_(sub.weight)
+            if sub.bias is not None:
+                nn.init.zeros_(sub.bias)
+
+
+def mlp(in_dim: int, hidden: Sequence[int], out_dim: int, act: str) -> nn.Sequential:
+    """Dense layers ``in_dim -> hidden... -> out_dim`` with ``act`` after each hidden layer."""
+    layers: list[nn.Module] = []
+    for width in hidden:
+        layers += [nn.Linear(in_dim, width), _activation(act)]
+        in_dim = width
+    layers.append(nn.Linear(in_dim, out_dim))
+    return nn.Sequential(*layers)
+
+
+def _norm(channels: int, layer_norm: bool) -> nn.Module:
+    """Layer norm over (C, H, W) with per-channel affine (§1.8), or identity when off."""
+    return nn.GroupNorm(1, channels, eps=LAYER_NORM_EPS) if layer_norm else nn.Identity()
+
+
+class ConvEncoder(nn.Module):
+    """Image -> (w_t, sigma^obs_t) (paper.md §1.2, §1.9).
+
+    Pendulum: Conv(12, 5x5, s1) -> LN -> ReLU -> MaxPool2 -> Conv(12, 3x3, s2) -> LN -> ReLU ->
+    MaxPool2 -> Flatten -> Dense(hidden, ReLU). Quad-link: same with stride 2 in the first conv
+    (48x48 input). Heads: a = W_w h + b_w, w = a / ||a|| ("post"); sigma^obs = elup1(W_s h + b_s).
+    """
+
+    def __init__(
+        self,
+        *,
+        latent_obs_dim: int,
+        arch: str = "pendulum",
+        input_channels: int = 1,
+        image_size: int = 24,
+        hidden: int = 30,
+        layer_norm: bool = True,
+        enc_norm: str = "post",
+    ) -> None:
+        super().__init__()
+        check_choice("encoder", arch, ENCODERS)
+        check_choice("enc_norm", enc_norm, ENC_NORMS)
+        self.enc_norm = enc_norm
+        stride1 = 1 if arch == "pendulum" else 2
+        # PyTorch paddings reproduce TF "same" output sizes (§1.9).
+        self.conv = nn.Sequential(
+            nn.Conv2d(input_channels, 12, 5, stride=stride1, padding=2),
+            _norm(12, layer_norm),
+            nn.MaxPool2d(2, 2),
+            nn.ReLU(),  # relu(maxpool(x)) == maxpool(relu(x)); on 4x fewer elements
+            nn.Conv2d(12, 12, 3, stride=2, padding=1),
+            _norm(12, layer_norm),
+            nn.MaxPool2d(2, 2),
+            nn.ReLU(),
+            nn.Flatten(),
+        )
+        with torch.no_grad():  # flattened size for this image size (108 for both paper layouts)
+            flat = self.conv(torch.zeros(1, input_channels, image_size, image_size)).shape[1]
+        self.dense = nn.Sequential(nn.Linear(flat, hidden), nn.ReLU())
+        self.mean_head = nn.Linear(hidden, latent_obs_dim)
+        self.var_head = nn.Linear(hidden, latent_obs_dim)
+
+    def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """Encode a flat batch of images.
+
+        Args:
+            images: (N, C, H, W) float, already scaled.
+
+        Returns:
+            w: (N, m) latent observations; var: (N, m) observation variances (> 0).
+        """
+        return _chunked(self._encode, images)  # type: ignore[no-any-return]
+
+    def _encode(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """``forward`` on one chunk of frames."""
+        h = self.dense(self.conv(images))
+        if self.enc_norm == "pre":  # PT: normalise the last hidden layer instead of w
+            h = F.normalize(h, p=2.0, dim=-1, eps=1e-12)
+        w = self.mean_head(h)
+        if self.enc_norm == "post":
+            w = F.normalize(w, p=2.0, dim=-1, eps=1e-12)
+        return w, elup1(self.var_head(h))
+
+
+class GaussianDecoder(nn.Module):
+    """Mean MLP on the state mean; variance MLP (elup1 output) on the covariance vector (§1.7)."""
+
+    def __init__(
+        self, *, mean_in: int, var_in: int, out_dim: int, hidden: Sequence[int], act: str
+    ) -> None:
+        super().__init__()
+        self.mean_net = mlp(mean_in, hidden, out_dim, act)
+        self.var_net = mlp(var_in, hidden, out_dim, act)
+
+    def forward(self, mean_in: Tensor, var_in: Tensor) -> tuple[Tensor, Tensor]:
+        """Decode.
+
+        Args:
+            mean_in: (..., mean_in), e.g. the posterior mean (B, T, 2m).
+            var_in: (..., var_in), e.g. [upper, lower, side] (B, T, 3m).
+
+        Returns:
+            mean (..., D) and variance (..., D), variance > 0.
+        """
+        return self.mean_net(mean_in), elup1(self.var_net(var_in))
+
+
+class ImageDecoder(nn.Module):
+    """Latent -> per-pixel Bernoulli means (E2 layout, §1.9; ``arch="quad_link"`` gives E5).
+
+    Dense(144, ReLU) -> 3x3x16 -> ConvT(16, 5x5, s4) -> LN -> ReLU -> ConvT(12, 3x3, s2 | s4) ->
+    LN -> ReLU -> ConvT(C, 3x3, s1) -> sigmoid. Output 24x24 (pendulum) or 48x48 (quad-link).
+    """
+
+    def __init__(
+        self,
+        *,
+        in_dim: int,
+        arch: str = "pendulum",
+        out_channels: int = 1,
+        image_size: int = 24,
+        layer_norm: bool = True,
+    ) -> None:
+        super().__init__()
+        check_choice("encoder", arch, ENCODERS)
+        stride2 = 2 if arch == "pendulum" else 4
+        self.dense = nn.Sequential(nn.Linear(in_dim, 144), nn.ReLU())
+        self.deconv = nn.Sequential(
+            nn.ConvTranspose2d(16, 16, 5, stride=4, padding=2, output_padding=3),  # 3 -> 12
+            _norm(16, layer_norm),
+            nn.ReLU(),
+            nn.ConvTranspose2d(16, 12, 3, stride=stride2, padding=1, output_padding=stride2 - 1),
+            _norm(12, layer_norm),
+            nn.ReLU(),
+            nn.ConvTranspose2d(12, out_channels, 3, stride=1, padding=1),
+        )
+        out_size = 12 * stride2
+        if out_size != image_size:
+            raise ValueError(
+                f"image decoder for encoder={arch!r} outputs {out_size}x{out_size}, "
+                f"but image_size={image_size}"
+            )
+
+    def forward(self, z: Tensor) -> Tensor:
+        """Decode a flat batch.
+
+        Args:
+            z: (N, in_dim).
+
+        Returns:
+            probs: (N, H, W, C) in (0, 1), channels-last like the input images.
+        """
+        return _chunked(self._decode, z)  # type: ignore[no-any-return]
+
+    def _decode(self, z: Tensor) -> Tensor:
+        """``forward`` on one chunk."""
+        x = self.dense(z).view(-1, 16, 3, 3)
+        return torch.sigmoid(self.deconv(x)).permute(0, 2, 3, 1)
+
+
+def images_to_batch(images: Tensor, scale: float, dtype: torch.dtype) -> Tensor:
+    """(B, T, H, W, C) raw pixels -> (B*T, C, H, W) float of ``dtype`` times ``scale``."""
+    b, t, h, w, c = images.shape
+    x = images.reshape(b * t, h, w, c).permute(0, 3, 1, 2).to(dtype)
+    return x * scale if scale != 1.0 else x
+
+
+def build_encoder(config: EncoderDecoderConfig) -> ConvEncoder:
+    """Encoder from the shared config fields."""
+    return ConvEncoder(
+        latent_obs_dim=config.latent_obs_dim,
+        arch=config.encoder,
+        input_channels=config.input_channels,
+        image_size=config.image_size,
+        hidden=config.encoder_hidden,
+        layer_norm=config.layer_norm,
+        enc_norm=config.enc_norm,
+    )
+
+
+def build_decoder(config: EncoderDecoderConfig, *, mean_in: int, var_in: int) -> nn.Module:
+    """Gaussian or Bernoulli decoder from the shared config fields.
+
+    Args:
+        config: shared fields.
+        mean_in: size of the input of the mean (and image) decoder.
+        var_in: size of the input of the variance decoder (unused for "bernoulli").
+    """
+    if config.decoder == "gaussian":
+        return GaussianDecoder(
+            mean_in=mean_in,
+            var_in=var_in,
+            out_dim=config.target_dim,
+            hidden=config.dec_hidden,
+            act=config.dec_act,
+        )
+    return ImageDecoder(
+        in_dim=mean_in,
+        arch=config.encoder,
+        out_channels=config.input_channels,
+        image_size=config.image_size,
+        layer_norm=config.layer_norm,
+    )
+
+
+def apply_init(model: nn.Module, encoder: ConvEncoder, init: str) -> None:
+    """Apply the ``init`` scheme to ``model`` (call once, after all submodules exist).
+
+    "keras": Glorot-uniform / zeros everywhere, then the encoder mean-head bias ~ N(0, 0.05^2).
+    "torch": leave PyTorch defaults untouched.
+    """
+    check_choice("init", init, INITS)
+    if init == "keras":
+        keras_init_(model)
+        nn.init.normal_(encoder.mean_head.bias, 0.0, MEAN_HEAD_BIAS_STD)
