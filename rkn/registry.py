@@ -1,0 +1,102 @@
+"""Model registry: names -> (model class, config class, default overrides), plus config helpers.
+
+``build_model("lstm_small")`` gives the E1 parameter-matched LSTM, ``build_model("rkn",
+{"bandwidth": 15})`` the full-transition ablation. Configs round-trip through plain dicts
+(``config_to_dict`` / ``config_from_dict``), so checkpoints and JSON files can embed them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from torch import nn
+
+from baselines.gru import GRUBaseline, GRUConfig
+from baselines.lstm import LSTMBaseline, LSTMConfig
+from rkn.model import RKN, RKNConfig
+
+
+class ModelSpec(NamedTuple):
+    """One registry entry: how to build a named model."""
+
+    model_cls: type[nn.Module]
+    config_cls: type
+    defaults: Mapping[str, Any]
+
+
+MODELS: dict[str, ModelSpec] = {
+    # E1 RKN: m = 15, K = 15, b = 3 (the RKNConfig defaults).
+    "rkn": ModelSpec(RKN, RKNConfig, {"latent_obs_dim": 15, "num_basis": 15, "bandwidth": 3}),
+    # Ignores the valid flags: black frames are treated as observations (TF never_invalid=True).
+    "rkn_uninformed": ModelSpec(
+        RKN,
+        RKNConfig,
+        {"latent_obs_dim": 15, "num_basis": 15, "bandwidth": 3, "use_obs_valid": False},
+    ),
+    "lstm": ModelSpec(LSTMBaseline, LSTMConfig, {"latent_obs_dim": 50}),
+    "lstm_small": ModelSpec(LSTMBaseline, LSTMConfig, {"latent_obs_dim": 6}),  # E1 matched
+    "gru": ModelSpec(GRUBaseline, GRUConfig, {"latent_obs_dim": 50}),
+    "gru_small": ModelSpec(GRUBaseline, GRUConfig, {"latent_obs_dim": 8}),  # E1 matched
+}
+
+
+def _spec(name: str) -> ModelSpec:
+    """Registry entry by name; ValueError lists the valid names."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(sorted(MODELS))}")
+    return MODELS[name]
+
+
+def config_from_dict(name: str, data: Mapping[str, Any] | None = None) -> Any:
+    """The config of model ``name``: registry defaults, then ``data`` on top.
+
+    Lists (from JSON) become tuples. Raises ValueError for an unknown model name, or for an
+    unknown key (naming it and listing the valid keys).
+    """
+    spec = _spec(name)
+    valid = [f.name for f in dataclasses.fields(spec.config_cls)]
+    data = dict(data or {})
+    for key in data:
+        if key not in valid:
+            raise ValueError(
+                f"unknown config key {key!r} for model {name!r}; valid keys: {', '.join(valid)}"
+            )
+    values = {**spec.defaults, **data}
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return spec.config_cls(**values)
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """All fields of a config dataclass as a plain dict (tuples stay tuples; JSON makes lists)."""
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+
+
+def build_model(name: str, overrides: Mapping[str, Any] | None = None) -> nn.Module:
+    """Build model ``name`` with registry defaults updated by ``overrides``.
+
+    Args:
+        name: a key of ``MODELS``.
+        overrides: config fields to change (e.g. a full ``config_to_dict`` from a checkpoint).
+
+    Returns:
+        The model (``model.config`` holds its frozen config).
+
+    Raises:
+        ValueError: unknown name, unknown config key, or invalid option value.
+    """
+    return _spec(name).model_cls(config_from_dict(name, overrides))
+
+
+def count_parameters(model: nn.Module, include_masked: bool = False) -> int:
+    """Number of trainable parameters.
+
+    Transition-basis entries outside the band are stored (as in TF) but fixed at zero by the mask
+    and never trained; they are excluded unless ``include_masked`` (Keras ``count_params``
+    would include them).
+    """
+    total = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if not include_masked:
+        total -= sum(m.num_masked() for m in model.modules() if hasattr(m, "num_masked"))
+    return total
