@@ -99,7 +99,7 @@ class RKNCell(nn.Module):
         means, uppers, lowers, sides = [], [], [], []
         for t in range(steps):
             if self.step_order == "predict_update":
-                belief = kalman.predict(belief, self.transition(belief.mean, flat_basis), noise)
+                belief = kalman.predict(belief, self.transition.matrix(belief.mean, flat_basis), noise)
             valid_t = None if obs_valid is None else obs_valid[:, t]
             belief = self._update(belief, obs_mean[:, t], obs_var[:, t], valid_t)
             means.append(belief.mean)
@@ -107,7 +107,7 @@ class RKNCell(nn.Module):
             lowers.append(belief.cov.lower)
             sides.append(belief.cov.side)
             if self.step_order == "update_predict" and t + 1 < steps:
-                belief = kalman.predict(belief, self.transition(belief.mean, flat_basis), noise)
+                belief = kalman.predict(belief, self.transition.matrix(belief.mean, flat_basis), noise)
         cov = FactorizedCov(torch.stack(uppers, 1), torch.stack(lowers, 1), torch.stack(sides, 1))
         return torch.stack(means, 1), cov
 

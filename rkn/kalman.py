@@ -104,49 +104,45 @@ def masked_update(prior: Belief, obs_mean: Tensor, obs_var: Tensor, obs_valid: T
     )
 
 
-def predict(posterior: Belief, transition: Transition, transition_noise: Tensor) -> Belief:
+def predict(posterior: Belief, transition: Transition | Tensor, transition_noise: Tensor) -> Belief:
     """Prediction step through a 2m x 2m transition A = [[A11, A12], [A21, A22]] (paper.md §1.4).
 
     mean^- = A mean^+. The factors of the new covariance are exactly the diagonals of the blocks
-    of A Sigma^+ A^T + diag(Q) (supplement eq. 10-12), with d(X, Y, v)_i = sum_j X_ij Y_ij v_j:
+    of A Sigma^+ A^T + diag(Q) (supplement eq. 10-12):
 
-        upper^- = d(A11,A11,u) + 2 d(A11,A12,s) + d(A12,A12,l) + Q_upper
-        lower^- = d(A21,A21,u) + 2 d(A21,A22,s) + d(A22,A22,l) + Q_lower
-        side^-  = d(A21,A11,u) + d(A22,A11,s) + d(A21,A12,s) + d(A22,A12,l)
+        upper^-_i = sum_j [A11_ij^2 u_j + 2 A11_ij A12_ij s_j + A12_ij^2 l_j] + Q_upper_i
+        lower^-_i = sum_j [A21_ij^2 u_j + 2 A21_ij A22_ij s_j + A22_ij^2 l_j] + Q_lower_i
+        side^-_i  = sum_j [A21_ij A11_ij u_j + (A22_ij A11_ij + A21_ij A12_ij) s_j + A22_ij A12_ij l_j]
 
+    Computed without matrix products: because Sigma's blocks are diagonal, column k of A Sigma is
+    A[:, k] [u; l]_k + A[:, k +- m] [s; s]_k, and diag(A Sigma A^T)_i = sum_k (A Sigma)_ik A_ik.
     The off-diagonal entries of the blocks that A Sigma A^T creates are dropped (the
     factorization assumption).
 
     Args:
         posterior: belief after the last update; mean (B, 2m), factors (B, m).
-        transition: (A11, A12, A21, A22), each (B, m, m) (or (1, m, m), broadcast over B).
+        transition: (A11, A12, A21, A22), each (B, m, m), or the whole A as one (B, 2m, 2m)
+            tensor; a batch size of 1 broadcasts over B.
         transition_noise: diagonal of Q, (B, 2m) or (1, 2m): upper m entries, then lower m.
 
     Returns:
         The prior belief of the next step, same shapes as ``posterior``.
     """
-    a11, a12, a21, a22 = transition
-    latent_obs_dim = a11.shape[-1]
+    if isinstance(transition, Tensor):
+        full = transition
+    else:
+        a11, a12, a21, a22 = transition
+        full = torch.cat([torch.cat([a11, a12], -1), torch.cat([a21, a22], -1)], -2)
+    latent_obs_dim = full.shape[-1] // 2
     upper, lower, side = posterior.cov
-    # Stack [u; s; l] once so each output block is one batched mat-vec with a (3m) wide row.
-    factors = torch.cat([upper, side, lower], -1).unsqueeze(-1)  # (B, 3m, 1)
-    rows = torch.cat(
-        [
-            torch.cat([a11 * a11, 2.0 * a11 * a12, a12 * a12], -1),  # upper
-            torch.cat([a21 * a21, 2.0 * a21 * a22, a22 * a22], -1),  # lower
-            torch.cat([a21 * a11, a22 * a11 + a21 * a12, a22 * a12], -1),  # side
-        ],
-        -2,
-    )  # (B, 3m, 3m)
-    new_factors = torch.matmul(rows, factors).squeeze(-1)  # (B, 3m)
-    new_upper, new_lower, new_side = new_factors.split(latent_obs_dim, dim=-1)
-
-    top = torch.cat([a11, a12], -1)
-    bottom = torch.cat([a21, a22], -1)
-    full = torch.cat([top, bottom], -2)  # (B, 2m, 2m)
+    # Column halves swapped: swapped[:, i, k] = A[i, k + m] for k < m and A[i, k - m] otherwise.
+    swapped = torch.cat([full[..., latent_obs_dim:], full[..., :latent_obs_dim]], -1)
+    a_sigma = full * torch.cat([upper, lower], -1).unsqueeze(-2) + swapped * torch.cat([side, side], -1).unsqueeze(-2)
+    variances = (a_sigma * full).sum(-1) + transition_noise  # (B, 2m): diag of A Sigma A^T + Q
+    # side_i = (A Sigma A^T)_{i + m, i} = sum_k (A Sigma)_{i + m, k} A_{i, k}
+    new_side = (a_sigma[..., latent_obs_dim:, :] * full[..., :latent_obs_dim, :]).sum(-1)
     mean = torch.matmul(full, posterior.mean.unsqueeze(-1)).squeeze(-1)
-
-    noise_upper = transition_noise[..., :latent_obs_dim]
-    noise_lower = transition_noise[..., latent_obs_dim:]
-    cov = FactorizedCov(upper=new_upper + noise_upper, lower=new_lower + noise_lower, side=new_side)
+    cov = FactorizedCov(
+        upper=variances[..., :latent_obs_dim], lower=variances[..., latent_obs_dim:], side=new_side
+    )
     return Belief(mean=mean, cov=cov)

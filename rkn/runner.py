@@ -23,7 +23,7 @@ import torch
 from rkn import training
 from rkn.experiments import RunSpec, derive_seeds
 from rkn.io import atomic_write, atomic_write_json, atomic_write_text
-from rkn.registry import build_model, config_to_dict
+from rkn.registry import build_model, config_to_dict, count_parameters
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,8 @@ def execute_run(
         test = training.to_tensors(test_split, device)
         test_metrics, extras = training.evaluate(model, test, spec.training.eval_batch_size)
         test_metrics["selected_epoch"] = float(fit.selected_epoch)
+        # Trained parameters; basis entries outside the band are stored but never trained.
+        test_metrics["n_params"] = float(count_parameters(model))
         model_config = config_to_dict(model.config)
         atomic_write_json(tmp_dir / "config.json", {**spec.to_dict(), "model_config": model_config})
         torch.save({"model": spec.model, "config": model_config, "state_dict": model.state_dict(),

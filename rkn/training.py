@@ -219,5 +219,4 @@ def evaluate(model: nn.Module, split: Split, batch_size: int) -> tuple[dict[str,
         result = metrics.bce_metrics(preds["probs"], targets, valid)
     else:
         raise TypeError(f"unexpected prediction fields {sorted(preds)}")
-    result["n_params"] = float(sum(p.numel() for p in model.parameters() if p.requires_grad))
     return result, extras

@@ -86,21 +86,26 @@ class LocallyLinearTransition(nn.Module):
         """Number of basis entries fixed at zero by the band mask (stored but never trained)."""
         return int(self.num_basis * (self.mask.numel() - self.mask.sum().item()))
 
-    def forward(
-        self, post_mean: Tensor, flat_basis: Tensor | None = None
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Blocks of A_t for a batch of previous posterior means.
+    def matrix(self, post_mean: Tensor, flat_basis: Tensor | None = None) -> Tensor:
+        """A_t = sum_k alpha_k(mu^+_{t-1}) A^(k) for a batch of previous posterior means.
 
         Args:
             post_mean: mu^+_{t-1}, (B, 2m).
             flat_basis: ``masked_basis()`` if already computed for this sequence.
 
         Returns:
-            (A11, A12, A21, A22), each (B, m, m).
+            The whole transition matrix, (B, 2m, 2m).
         """
         if flat_basis is None:
             flat_basis = self.masked_basis()
         m = self.latent_obs_dim
         coef = torch.softmax(self.coef_net(post_mean), dim=-1)  # (B, K)
-        a = (coef @ flat_basis).view(-1, 2 * m, 2 * m)  # one matmul for the whole batch
+        return (coef @ flat_basis).view(-1, 2 * m, 2 * m)  # one matmul for the whole batch
+
+    def forward(
+        self, post_mean: Tensor, flat_basis: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Blocks (A11, A12, A21, A22) of ``matrix(post_mean)``, each (B, m, m)."""
+        a = self.matrix(post_mean, flat_basis)
+        m = self.latent_obs_dim
         return a[:, :m, :m], a[:, :m, m:], a[:, m:, :m], a[:, m:, m:]

@@ -61,15 +61,17 @@ def test_update_matches_dense_kf(m: int, batch: int) -> None:
         assert_exact(torch.from_numpy(dense_cov(post.cov, row)), torch.from_numpy(cov))
 
 
+@pytest.mark.parametrize("as_full_matrix", [False, True])
 @pytest.mark.parametrize("bandwidth", [0, 1, 3, 7])
-def test_predict_matches_dense_diagonals(bandwidth: int) -> None:
-    """predict gives A mu and exactly the block diagonals of the dense A S A^T + Q."""
+def test_predict_matches_dense_diagonals(bandwidth: int, as_full_matrix: bool) -> None:
+    """predict gives A mu and exactly the block diagonals of the dense A S A^T + Q (blocks or full A)."""
     m, batch = 8, 3
     gen = torch.Generator().manual_seed(bandwidth)
     post = random_belief(batch, m, gen)
     blocks = band_blocks(batch, m, bandwidth, gen)
     noise = torch.rand(1, 2 * m, generator=gen, dtype=torch.float64)
-    prior = predict(post, blocks, noise)
+    transition = torch.cat([torch.cat(blocks[:2], -1), torch.cat(blocks[2:], -1)], -2) if as_full_matrix else blocks
+    prior = predict(post, transition, noise)
     for row in range(batch):
         mean, cov = kf_predict(
             post.mean[row].numpy(), dense_cov(post.cov, row), dense_transition(blocks, row),
