@@ -8,9 +8,11 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+import torch
 from torch import nn
 
 from baselines.gru import GRUBaseline, GRUConfig
@@ -100,3 +102,11 @@ def count_parameters(model: nn.Module, include_masked: bool = False) -> int:
     if not include_masked:
         total -= sum(m.num_masked() for m in model.modules() if hasattr(m, "num_masked"))
     return total
+
+
+def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild a trained model from a run's ``model.pt`` alone (it carries its name and config)."""
+    payload = torch.load(path, map_location=map_location, weights_only=True)
+    model = build_model(payload["model"], payload["config"])
+    model.load_state_dict(payload["state_dict"])
+    return model.eval()

@@ -37,6 +37,9 @@ class RunExistsError(FileExistsError):
 
 def select_device(name: str) -> torch.device:
     """auto: CUDA when available, else CPU; cpu; cuda (an error when no GPU is visible)."""
+    # cuBLAS needs a fixed workspace for deterministic results (PyTorch reproducibility notes);
+    # it must be set before the first CUDA call.
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():

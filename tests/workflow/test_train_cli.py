@@ -15,7 +15,12 @@ sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
 import simulate  # noqa: E402
 import train  # noqa: E402
 
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from datasets.store import load_split  # noqa: E402
 from rkn import training  # noqa: E402
+from rkn.registry import load_checkpoint  # noqa: E402
 
 RUN_FILES = {"config.json", "model.pt", "history.csv", "metrics.json", "meta.json", "calibration.csv", "examples.npz"}
 METRIC_KEYS = {"log_lik", "rmse", "coverage_1sigma", "coverage_2sigma", "norm_err_mean", "norm_err_var",
@@ -56,6 +61,14 @@ def test_train_writes_complete_run_and_is_deterministic(tmp_path: Path, configs:
     assert (again / "metrics.json").read_bytes() == (first / "metrics.json").read_bytes()
     resolved = json.loads((first / "config.json").read_text())
     assert resolved["model_config"]["latent_obs_dim"] == 15 and resolved["training"]["epochs"] == 1
+    # The checkpoint alone rebuilds the model: same predictions as those saved at evaluation.
+    model = load_checkpoint(first / "model.pt")
+    test = load_split(tmp_path / "results" / "smoke" / "datasets" / "pendulum_filtering", "test")
+    with torch.no_grad():
+        pred = model(torch.from_numpy(test["images"][:4]))
+    saved = np.load(first / "examples.npz")
+    np.testing.assert_allclose(pred.mean.double().numpy(), saved["mean"], rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(saved["targets"], test["targets"][:4])
     # An existing run folder is not overwritten silently.
     assert train.main(base) == 2
     assert train.main(base + ["--force"]) == 0
@@ -80,6 +93,19 @@ def test_unknown_names_are_clear_errors(tmp_path: Path, configs: list[str], caps
     args = {"--experiment": "pendulum_filtering", "--model": "rkn", "--seed": "0", flag: value}
     assert train.main(configs + [a for kv in args.items() for a in kv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_interrupt_leaves_no_run_folder(tmp_path: Path, configs: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C during training exits 130 and leaves neither the run folder nor temporary files."""
+    assert simulate.main(configs + ["--dataset", "pendulum_filtering"]) == 0
+
+    def interrupt(model, batch):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "batch_loss", interrupt)
+    assert train.main(configs + ["--experiment", "pendulum_filtering", "--model", "rkn", "--seed", "0"]) == 130
+    assert not run_dir(tmp_path, "rkn").exists()
+    assert leftovers(tmp_path) == []
 
 
 def test_nan_loss_leaves_no_run_folder(tmp_path: Path, configs: list[str], monkeypatch: pytest.MonkeyPatch,

@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("train").error("%s", err)
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: no run folder was written", file=sys.stderr)
+        return 130
     return 0
 
 
