@@ -11,8 +11,8 @@ import torch
 from baselines.gru import GRUBaseline, GRUConfig
 from baselines.lstm import LSTMBaseline, LSTMConfig
 from baselines.recurrent import split_sizes
-from rkn.interface import GaussianPrediction
 from rkn.registry import build_model
+from tests.toy_data import mean_nll, moving_square
 
 assert_same = partial(torch.testing.assert_close, atol=0.0, rtol=0.0)
 
@@ -21,25 +21,6 @@ def random_images(batch: int, steps: int, seed: int = 0) -> torch.Tensor:
     """Random uint8 image sequences (B, T, 24, 24, 1)."""
     gen = torch.Generator().manual_seed(seed)
     return torch.randint(0, 256, (batch, steps, 24, 24, 1), generator=gen, dtype=torch.uint8)
-
-
-def moving_square(num_seq: int = 8, steps: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
-    """Tiny pendulum stand-in: a bright 4x4 square on a circle; targets (sin, cos) of its angle."""
-    gen = torch.Generator().manual_seed(1)
-    angle = torch.rand(num_seq, 1, generator=gen) * 2 * math.pi + 0.3 * torch.arange(steps)
-    images = torch.zeros(num_seq, steps, 24, 24, 1, dtype=torch.uint8)
-    rows = (11 + 8 * torch.cos(angle)).round().long()
-    cols = (11 + 8 * torch.sin(angle)).round().long()
-    for n in range(num_seq):
-        for t in range(steps):
-            r, c = rows[n, t].item(), cols[n, t].item()
-            images[n, t, r - 2 : r + 2, c - 2 : c + 2] = 255
-    return images, torch.stack([torch.sin(angle), torch.cos(angle)], -1)
-
-
-def gaussian_nll(pred: GaussianPrediction, target: torch.Tensor) -> torch.Tensor:
-    """Mean Gaussian negative log-likelihood (up to the constant)."""
-    return 0.5 * (torch.log(pred.var) + (target - pred.mean) ** 2 / pred.var).mean()
 
 
 @pytest.mark.parametrize("name", ["lstm", "gru", "lstm_small", "gru_small"])
@@ -51,7 +32,7 @@ def test_training_reduces_loss(name: str) -> None:
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     losses = []
     for _ in range(20):
-        loss = gaussian_nll(model(images), targets)
+        loss = mean_nll(model(images), targets)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -70,7 +51,7 @@ def test_same_seed_same_outputs_and_gradients(name: str) -> None:
         torch.manual_seed(3)
         model = build_model(name)
         pred = model(images)
-        gaussian_nll(pred, targets).backward()
+        mean_nll(pred, targets).backward()
         runs.append((pred.var.detach(), [p.grad.clone() for p in model.parameters()]))
     assert_same(runs[0][0], runs[1][0])
     for g0, g1 in zip(runs[0][1], runs[1][1]):

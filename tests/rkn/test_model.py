@@ -15,6 +15,7 @@ from rkn.interface import BernoulliPrediction, GaussianPrediction
 from rkn.kalman import Belief, FactorizedCov, predict
 from rkn.model import RKN, RKNConfig
 from rkn.registry import MODELS, build_model, config_from_dict, config_to_dict, count_parameters
+from tests.toy_data import mean_nll, moving_square
 
 assert_same = partial(torch.testing.assert_close, atol=0.0, rtol=0.0)
 
@@ -25,26 +26,6 @@ def random_images(batch: int, steps: int, size: int = 24, seed: int = 0) -> torc
     return torch.randint(0, 256, (batch, steps, size, size, 1), generator=gen, dtype=torch.uint8)
 
 
-def moving_square(num_seq: int = 8, steps: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
-    """Tiny pendulum stand-in: a bright 4x4 square on a circle; targets (sin, cos) of its angle."""
-    gen = torch.Generator().manual_seed(1)
-    start = torch.rand(num_seq, 1, generator=gen) * 2 * math.pi
-    angle = start + 0.3 * torch.arange(steps)  # (N, T)
-    images = torch.zeros(num_seq, steps, 24, 24, 1, dtype=torch.uint8)
-    rows = (11 + 8 * torch.cos(angle)).round().long()
-    cols = (11 + 8 * torch.sin(angle)).round().long()
-    for n in range(num_seq):
-        for t in range(steps):
-            r, c = rows[n, t].item(), cols[n, t].item()
-            images[n, t, r - 2 : r + 2, c - 2 : c + 2] = 255
-    return images, torch.stack([torch.sin(angle), torch.cos(angle)], -1)
-
-
-def gaussian_nll(pred: GaussianPrediction, target: torch.Tensor) -> torch.Tensor:
-    """Mean Gaussian negative log-likelihood (up to the constant)."""
-    return 0.5 * (torch.log(pred.var) + (target - pred.mean) ** 2 / pred.var).mean()
-
-
 def train_losses(name: str, steps: int = 20, seed: int = 0) -> list[float]:
     """Full-batch Adam on ``moving_square``; the loss before every step."""
     torch.manual_seed(seed)
@@ -53,7 +34,7 @@ def train_losses(name: str, steps: int = 20, seed: int = 0) -> list[float]:
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
     for _ in range(steps):
-        loss = gaussian_nll(model(images), targets)
+        loss = mean_nll(model(images), targets)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -112,7 +93,7 @@ def test_same_seed_same_outputs_and_gradients() -> None:
         torch.manual_seed(7)
         model = build_model("rkn")
         pred = model(images)
-        gaussian_nll(pred, targets).backward()
+        mean_nll(pred, targets).backward()
         grads.append((pred.mean.detach(), [p.grad.clone() for p in model.parameters()]))
     assert_same(grads[0][0], grads[1][0])
     for g0, g1 in zip(grads[0][1], grads[1][1]):
@@ -308,6 +289,6 @@ def test_pt_options_build_and_run() -> None:
                           enc_norm="pre", input_scale=1 / 255, layer_norm=False, init="torch",
                           coef_hidden=(8, 8), coef_act="tanh", dec_act="tanh", dec_hidden=(30,)))
     pred = model(random_images(2, 4))
-    gaussian_nll(pred, torch.zeros(2, 4, 2)).backward()
+    mean_nll(pred, torch.zeros(2, 4, 2)).backward()
     assert model.cell.raw_init_cov is not None and model.cell.raw_init_cov.grad is not None
     assert (pred.var > 0).all()
