@@ -20,14 +20,14 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import zipfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+
+from rkn.io import atomic_write, atomic_write_json
 
 logger = logging.getLogger(__name__)
 
@@ -49,22 +49,6 @@ def _fix_hint(directory: Path, meta: Mapping[str, Any] | None = None) -> str:
         how = (f"datasets.build_dataset({meta['generator']!r}, {meta.get('params')}) + "
                "datasets.store.save_dataset(...) or the workflow's data rule")
     return f"Fix: delete the folder {directory} and regenerate it with {how}."
-
-
-@contextmanager
-def _atomic_writer(path: Path) -> Iterator[IO[bytes]]:
-    """Yield a temp file next to ``path``; on success fsync and ``os.replace`` it into place."""
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
 
 
 def _write_npz(handle: IO[bytes], arrays: Mapping[str, np.ndarray]) -> None:
@@ -127,8 +111,7 @@ def save_split(
         raise ValueError(f"split must be a plain name, got {split!r}")
     directory.mkdir(parents=True, exist_ok=True)
     npz_path = directory / f"{split}.npz"
-    with _atomic_writer(npz_path) as handle:
-        _write_npz(handle, arrays)
+    atomic_write(npz_path, lambda handle: _write_npz(handle, arrays))
     entry = {
         "file": npz_path.name,
         "sha256": _sha256(npz_path),
@@ -151,8 +134,7 @@ def save_split(
             logger.warning("%s: generator/params/seed changed; dropping entries of other splits",
                            directory / META_FILE)
     meta["splits"][split] = entry
-    with _atomic_writer(directory / META_FILE) as handle:
-        handle.write((json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
+    atomic_write_json(directory / META_FILE, meta)
     logger.info("wrote %s (%s)", npz_path, entry["sha256"][:12])
 
 
