@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,9 @@ import numpy as np
 import yaml
 
 from rkn.training import TrainConfig
+
+# Bump when a code change alters results: every run folder name changes with it.
+RESULTS_VERSION = 1
 
 TOP_LEVEL_KEYS = ("scale", "results_dir", "training", "datasets", "experiments")
 DATASET_KEYS = ("generator", "params")
@@ -129,9 +134,25 @@ class RunSpec:
     training: TrainConfig
     model_overrides: dict[str, Any]
 
+    @property
+    def config_hash(self) -> str:
+        """Short hash of this resolved spec and the results version of the code.
+
+        It is part of the run folder's name, so an edited setting (or a code change that bumps
+        ``RESULTS_VERSION``) gives new folders for exactly the affected runs, also in a fresh
+        clone where Snakemake's own change records are absent.
+        """
+        payload = json.dumps({"spec": self.to_dict(), "results_version": RESULTS_VERSION}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:8]
+
+    @property
+    def run_name(self) -> str:
+        """seed{seed}-{config_hash}: the run folder's name."""
+        return f"seed{self.seed}-{self.config_hash}"
+
     def run_dir(self, results_dir: str | Path) -> Path:
-        """results/{scale}/runs/{experiment}/{model}/seed{seed} (design.md)."""
-        return Path(results_dir) / self.scale / "runs" / self.experiment / self.model / f"seed{self.seed}"
+        """results/{scale}/runs/{experiment}/{model}/seed{seed}-{config_hash} (design.md)."""
+        return Path(results_dir) / self.scale / "runs" / self.experiment / self.model / self.run_name
 
     def data_dir(self, results_dir: str | Path) -> Path:
         """results/{scale}/datasets/{dataset} (design.md)."""

@@ -64,13 +64,26 @@ def test_resolve_run_names_valid_choices() -> None:
     """Unknown experiment or a model outside the experiment: ConfigError listing what exists."""
     config = load_config([BASE])
     spec = resolve_run(config, "pendulum_filtering", "rkn", 3)
-    assert spec.run_dir("results") == Path("results/paper/runs/pendulum_filtering/rkn/seed3")
+    assert spec.run_dir("results") == Path(f"results/paper/runs/pendulum_filtering/rkn/seed3-{spec.config_hash}")
+    assert len(spec.config_hash) == 8 and int(spec.config_hash, 16) >= 0
     assert spec.data_dir("results") == Path("results/paper/datasets/pendulum_filtering")
     assert spec.training.epochs == 500
     with pytest.raises(ConfigError, match="valid experiments: \\['pendulum_filtering'\\]"):
         resolve_run(config, "pendulum", "rkn", 0)
     with pytest.raises(ConfigError, match="its models"):
         resolve_run(config, "pendulum_filtering", "rkn_uninformed", 0)
+
+
+def test_run_folder_hash_changes_only_for_edited_runs(tmp_path: Path) -> None:
+    """Editing one model's setting renames exactly that model's run folders; the rest keep theirs."""
+    before = load_config([BASE])
+    after = load_config([BASE, overlay(tmp_path, {"experiments": {"pendulum_filtering": {
+        "model_overrides": {"gru": {"dec_hidden": [20]}}}}})])
+    changed = {(e, m, s) for e, m, s in run_grid(before)
+               if resolve_run(before, e, m, s).run_dir("r") != resolve_run(after, e, m, s).run_dir("r")}
+    assert changed == {("pendulum_filtering", "gru", s) for s in before["experiments"]["pendulum_filtering"]["seeds"]}
+    assert resolve_run(before, "pendulum_filtering", "rkn", 0).run_dir("r") == \
+        resolve_run(load_config([BASE]), "pendulum_filtering", "rkn", 0).run_dir("r")
 
 
 def test_derived_seeds_are_stable_and_distinct() -> None:

@@ -20,6 +20,7 @@ import torch  # noqa: E402
 
 from datasets.store import load_split  # noqa: E402
 from rkn import training  # noqa: E402
+from rkn.experiments import load_config, resolve_run  # noqa: E402
 from rkn.registry import load_checkpoint  # noqa: E402
 
 RUN_FILES = {"config.json", "model.pt", "history.csv", "metrics.json", "meta.json", "calibration.csv", "examples.npz"}
@@ -39,7 +40,10 @@ def configs(tmp_path: Path) -> list[str]:
 
 
 def run_dir(tmp_path: Path, model: str, seed: int = 0) -> Path:
-    return tmp_path / "results" / "smoke" / "runs" / "pendulum_filtering" / model / f"seed{seed}"
+    """The run folder the CLI uses by default (its name ends in the config hash)."""
+    configs = [ROOT / "config" / "config.yaml", ROOT / "config" / "smoke.yaml", tmp_path / "overlay.yaml"]
+    spec = resolve_run(load_config(configs), "pendulum_filtering", model, seed)
+    return spec.run_dir(tmp_path / "results")
 
 
 def leftovers(tmp_path: Path) -> list[Path]:
