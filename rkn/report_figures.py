@@ -1,0 +1,133 @@
+"""Report figures of one experiment (seaborn, PNG bytes): metrics, learning curves, calibration,
+an example sequence. Each function returns the PNG as bytes; the caller writes it atomically.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+DPI = 120
+SEED = 0  # seaborn's bootstrap for the plotted intervals
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _palette(models: list[str]) -> dict[str, tuple]:
+    return dict(zip(models, sns.color_palette("colorblind", len(models))))
+
+
+def metrics_figure(runs: pd.DataFrame, models: list[str], title: str) -> bytes:
+    """Log-likelihood and RMSE (or the BCEs) by model: one point per seed, mean with 95% CI."""
+    present = [m for m in ("log_lik", "rmse", "bce_all", "bce_missing")
+               if m in runs and runs[m].notna().any()]
+    metrics = [m for m in present if not m.startswith("bce")] or present
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.6), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        sns.stripplot(runs, x="model", y=metric, order=models, color="0.6", jitter=False, ax=ax)
+        sns.pointplot(runs, x="model", y=metric, order=models, hue="model", hue_order=models,
+                      palette=_palette(models), errorbar=("ci", 95), seed=SEED, linestyle="none",
+                      markers="D", capsize=0.2, legend=False, ax=ax)
+        ax.tick_params(axis="x", rotation=30)
+    fig.suptitle(f"{title}: per seed (grey), mean and bootstrap 95% CI")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def learning_curves_figure(histories: pd.DataFrame, models: list[str], title: str) -> bytes:
+    """Validation loss against epoch per model: mean over seeds with a 95% band."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    sns.lineplot(histories, x="epoch", y="val_loss", hue="model", hue_order=models,
+                 palette=_palette(models), errorbar=("ci", 95), seed=SEED, ax=ax)
+    ax.set(title=f"{title}: validation loss (mean over seeds, 95% band)")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def calibration_figure(calibration: pd.DataFrame, models: list[str], title: str) -> bytes:
+    """Normalised-error density per model (mean over seeds) against the N(0, 1) density."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    if not calibration.empty:
+        mean = calibration.groupby(["model", "centre"], as_index=False)["density"].mean()
+        sns.lineplot(mean, x="centre", y="density", hue="model", hue_order=models,
+                     palette=_palette(models), drawstyle="steps-mid", errorbar=None, ax=ax)
+    x = np.linspace(-4, 4, 401)
+    ax.plot(x, np.exp(-x**2 / 2) / np.sqrt(2 * np.pi), "k--", label="N(0, 1)")
+    ax.legend()
+    ax.set(title=f"{title}: normalised errors (y - mu) / sigma", xlabel="normalised error")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def example_figure(examples: dict[str, dict[str, np.ndarray]], title: str) -> bytes:
+    """Test sequence 0: per model and target dimension, the target, mean and ±2σ band."""
+    gaussian = {m: e for m, e in examples.items() if "mean" in e and "var" in e}
+    if not gaussian:
+        return image_example_figure(examples, title)
+    dims = next(iter(gaussian.values()))["targets"].shape[-1]
+    fig, axes = plt.subplots(dims, len(gaussian), figsize=(3.2 * len(gaussian), 2.2 * dims),
+                             squeeze=False, sharex=True, sharey="row")
+    for col, (model, ex) in enumerate(gaussian.items()):
+        t = np.arange(ex["targets"].shape[1])
+        for d in range(dims):
+            ax, mu, sd = axes[d, col], ex["mean"][0, :, d], 2 * np.sqrt(ex["var"][0, :, d])
+            ax.fill_between(t, mu - sd, mu + sd, alpha=0.3, label="±2σ")
+            ax.plot(t, mu, label="mean")
+            ax.plot(t, ex["targets"][0, :, d], "k", lw=0.8, label="target")
+            ax.set_title(f"{model}, dim {d}", fontsize=9)
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(f"{title}: test sequence 0 (first seed)")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def image_example_figure(examples: dict[str, dict[str, np.ndarray]], title: str,
+                         frames: int = 8) -> bytes:
+    """Image models: targets and each model's predicted images at evenly spaced frames."""
+    models = [m for m, e in examples.items() if "probs" in e]
+    rows = [("target", examples[models[0]]["targets"])] if models else []
+    rows += [(m, examples[m]["probs"]) for m in models]
+    fig, axes = plt.subplots(max(len(rows), 1), frames, figsize=(frames, max(len(rows), 1)),
+                             squeeze=False)
+    for r, (name, images) in enumerate(rows):
+        steps = np.linspace(0, images.shape[1] - 1, frames).astype(int)
+        for c, t in enumerate(steps):
+            axes[r, c].imshow(np.squeeze(images[0, t]), cmap="gray", vmin=0, vmax=1)
+            axes[r, c].set_title(f"{name} t={t}" if c == 0 else f"t={t}", fontsize=6)
+    for ax in axes.ravel():
+        ax.axis("off")
+    fig.suptitle(f"{title}: test sequence 0 (first seed)")
+    return _png(fig)
+
+
+def experiment_figures(experiment: str, runs: pd.DataFrame, run_dirs: dict[tuple[str, int], Path],
+                       models: list[str]) -> dict[str, bytes]:
+    """The four figures of an experiment from its runs frame and folders {(model, seed): dir}."""
+    histories, calibrations, examples = [], [], {}
+    for (model, seed), run_dir in run_dirs.items():  # config order: the first seed comes first
+        histories.append(pd.read_csv(run_dir / "history.csv").assign(model=model, seed=seed))
+        if (run_dir / "calibration.csv").is_file():
+            cal = pd.read_csv(run_dir / "calibration.csv")
+            calibrations.append(cal.assign(model=model, seed=seed,
+                                           centre=(cal["bin_left"] + cal["bin_right"]) / 2))
+        if model not in examples and (run_dir / "examples.npz").is_file():
+            with np.load(run_dir / "examples.npz") as npz:
+                examples[model] = {k: npz[k] for k in npz.files}
+    calibration = pd.concat(calibrations) if calibrations else pd.DataFrame()
+    return {"metrics": metrics_figure(runs, models, experiment),
+            "learning_curves": learning_curves_figure(pd.concat(histories), models, experiment),
+            "calibration": calibration_figure(calibration, models, experiment),
+            "example": example_figure(examples, experiment)}

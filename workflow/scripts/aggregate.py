@@ -1,0 +1,60 @@
+"""Aggregate every run of the config's grid into the report folder.
+
+    python workflow/scripts/aggregate.py --config config/config.yaml --config config/smoke.yaml \
+        [--results results] [--out reports/smoke] [--reference config/reference_numbers.yaml]
+
+Writes tables/{experiment}.csv|.md|_paired.csv, figures/{experiment}_*.png, metrics.json and
+claims.md. Exit status 2 when an expected run is missing (the message lists the run folders) or
+the config is invalid; nothing is written then.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))  # run from a plain checkout too
+
+import yaml  # noqa: E402
+
+from rkn.experiments import ConfigError, load_config  # noqa: E402
+from rkn.results import MissingRunsError, build_report, write_report  # noqa: E402
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", action="append", required=True,
+                        help="config file; repeat for overlays")
+    parser.add_argument("--results", help="results root (default: the config's results_dir)")
+    parser.add_argument("--out", help="report folder (default: reports/{scale})")
+    parser.add_argument("--reference", default=str(ROOT / "config" / "reference_numbers.yaml"),
+                        help="published numbers (default: config/reference_numbers.yaml)")
+    parser.add_argument("--log", help="also write the log to this file")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    handlers = [logging.StreamHandler()] + ([logging.FileHandler(args.log)] if args.log else [])
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
+                        handlers=handlers)
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
+    try:
+        config = load_config(args.config)
+        with open(args.reference) as handle:
+            reference = yaml.safe_load(handle)
+        results_dir = args.results or config.get("results_dir", "results")
+        outputs = build_report(config, results_dir, reference)
+        write_report(outputs, args.out or Path("reports") / config["scale"])
+    except (ConfigError, MissingRunsError, OSError) as err:
+        logging.getLogger("aggregate").error("%s", err)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
