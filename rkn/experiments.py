@@ -32,7 +32,9 @@ from rkn.training import TrainConfig
 # Bump when a code change alters results: every run folder name changes with it.
 RESULTS_VERSION = 1
 
-TOP_LEVEL_KEYS = ("scale", "results_dir", "training", "datasets", "experiments")
+TOP_LEVEL_KEYS = ("scale", "results_dir", "training", "datasets", "experiments", "resources")
+# Scheduler requests of the Snakemake training rule (no effect on results, not in the run hash).
+RESOURCE_KEYS = {"train": ("threads", "mem_mb", "runtime", "gpu")}
 DATASET_KEYS = ("generator", "params")
 EXPERIMENT_KEYS = ("dataset", "models", "seeds", "training", "model_overrides")
 
@@ -95,6 +97,14 @@ def validate_config(config: dict) -> None:
         if key not in config:
             raise ConfigError(f"the config has no '{key}' section; see config/config.yaml")
     _train_config(config.get("training", {}), "training")
+    resources = config.get("resources", {})
+    _check_keys(resources, tuple(RESOURCE_KEYS), "resources")
+    for job, values in resources.items():
+        _check_keys(values, RESOURCE_KEYS[job], f"resources.{job}")
+        for key, value in values.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "gpu" else 1):
+                raise ConfigError(f"resources.{job}.{key} must be an integer >= {0 if key == 'gpu' else 1}, "
+                                  f"got {value!r}")
     for name, spec in config["datasets"].items():
         _check_keys(spec, DATASET_KEYS, f"datasets.{name}")
         if spec.get("generator") not in DATASETS:

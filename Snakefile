@@ -1,0 +1,30 @@
+# Recurrent Kalman Networks benchmark: simulated data -> training runs -> reports/{scale}/.
+#
+#   snakemake --profile profiles/default --configfile config/config.yaml config/smoke.yaml
+#
+# The config (config/config.yaml plus a scale overlay) defines the grid of experiments x models x
+# seeds; workflow/rules/common.smk validates it and derives every path from rkn.experiments.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/report.smk"
+
+
+onstart:
+    print(f"scale {SCALE}: {len(expected_metrics())} training runs ({' + '.join(CONFIG_FILES)})")
+
+
+rule all:
+    input:
+        expected_metrics(),
+        expected_reports(),
+    default_target: True

@@ -1,0 +1,190 @@
+# Config loading and validation, the run grid, and every expected path (one source of truth).
+#
+# The config is re-read with rkn.experiments.load_config from the config files Snakemake was given
+# (the Snakefile's configfile, then each --configfile in order), so the workflow and the scripts,
+# which receive the same files as --config arguments, see exactly the same merged config.
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.settings.types import DeploymentMethod
+from snakemake.utils import validate
+
+from datasets import default_params
+from rkn.experiments import ConfigError, dataset_dir, load_config, resolve_run, run_grid
+from rkn.results import expected_outputs
+
+
+def _display_path(path):
+    """``path`` relative to the working directory when it lies inside it, else absolute."""
+    path = Path(path).absolute()
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _config_files():
+    """The config files in the order Snakemake merged them (later files win)."""
+    cli = [Path(p) for p in workflow.overwrite_configfiles]
+    # workflow.configfiles holds the --configfile files, then those of `configfile:` directives.
+    declared = [Path(p) for p in workflow.configfiles[len(cli) :]]
+    if workflow.config_settings.replace_workflow_config:
+        declared = []
+    files = []
+    for path in declared + cli:
+        # A file merged twice in a row (the directive's file repeated as the first --configfile,
+        # as the Makefile and README do) changes nothing: keep one copy.
+        if not files or Path(files[-1]).absolute() != path.absolute():
+            files.append(_display_path(path))
+    return files
+
+
+def _load_config():
+    """Merge and validate the config files; any problem stops the workflow with a clear message."""
+    if workflow.config_settings.config:
+        raise WorkflowError(
+            "--config KEY=VALUE overrides are not passed on to the scripts: put "
+            f"{sorted(workflow.config_settings.config)} in an overlay file and add it with --configfile"
+        )
+    files = _config_files()
+    try:
+        return files, load_config(files)
+    except ConfigError as err:
+        raise WorkflowError(f"invalid config ({' + '.join(files)}): {err}") from None
+
+
+CONFIG_FILES, _merged = _load_config()
+# One config for everything below: rkn.experiments' merge (mappings merge, lists are replaced).
+config.clear()
+config.update(_merged)
+validate(config, schema="../schemas/config.schema.yaml", set_default=False)
+
+RESULTS = config["results_dir"]
+SCALE = config["scale"]
+REPORTS = f"reports/{SCALE}"
+LOGS = f"logs/{SCALE}"
+# Arguments that hand the same config files to every script.
+CONFIG_ARGS = " ".join(f"--config {path}" for path in CONFIG_FILES)
+# The rules' interpreter: the one running Snakemake (the project's .venv, also when it is not
+# activated), or the rule's own conda environment (workflow/envs/torch.yaml) with --sdm conda.
+PYTHON = "python" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method else sys.executable
+SOFTWARE = "../envs/torch.yaml"
+SCRIPTS = _display_path(Path(workflow.basedir) / "workflow" / "scripts")
+
+
+wildcard_constraints:
+    experiment="[a-z0-9_]+",
+    model="[a-z0-9_]+",
+    dataset="[a-z0-9_]+",
+    seed="[0-9]+",
+    hash="[0-9a-f]{8}",
+
+
+def run_spec(wildcards):
+    """The resolved spec of the run named by the wildcards (unknown names list the valid ones)."""
+    try:
+        return resolve_run(config, wildcards.experiment, wildcards.model, int(wildcards.seed))
+    except ConfigError as err:
+        raise WorkflowError(str(err)) from None
+
+
+def run_dir(experiment, model, seed):
+    """results/{scale}/runs/{experiment}/{model}/seed{seed}-{hash} of the current config."""
+    return str(resolve_run(config, experiment, model, seed).run_dir(RESULTS))
+
+
+def expected_runs():
+    """Every run folder the config asks for, in config order."""
+    return [run_dir(*run) for run in run_grid(config)]
+
+
+def expected_metrics():
+    """Every run's metrics.json: the training targets of `rule all`."""
+    return [f"{folder}/metrics.json" for folder in expected_runs()]
+
+
+def expected_run_files(name):
+    """One file of every expected run folder (the aggregator's inputs)."""
+    return [f"{folder}/{name}" for folder in expected_runs()]
+
+
+def run_file(name):
+    """Output pattern of one file of a run folder (the layout of RunSpec.run_dir, with wildcards)."""
+    return f"{RESULTS}/{SCALE}/runs/{{experiment}}/{{model}}/seed{{seed}}-{{hash}}/{name}"
+
+
+def expected_reports():
+    """Every file the aggregator writes into reports/{scale}/ (rkn.results.expected_outputs)."""
+    return [f"{REPORTS}/{rel}" for rel in expected_outputs(config)]
+
+
+def report_files(kind):
+    """The aggregator's outputs of one kind: tables (csv), markdown (tables/*.md), figures (png)."""
+    kinds = {"tables": [], "markdown": [], "figures": []}
+    for path in expected_reports():
+        if path.endswith(".csv"):
+            kinds["tables"].append(path)
+        elif path.endswith(".png"):
+            kinds["figures"].append(path)
+        elif path.startswith(f"{REPORTS}/tables/") and path.endswith(".md"):
+            kinds["markdown"].append(path)
+        elif path not in (f"{REPORTS}/metrics.json", f"{REPORTS}/claims.md"):
+            raise WorkflowError(f"the aggregator writes {path}, which workflow/rules/report.smk does not declare")
+    return kinds[kind]
+
+
+def train_data(wildcards):
+    """The run's dataset files; fails when the folder's hash is not the current config's."""
+    spec = run_spec(wildcards)
+    if spec.config_hash != wildcards.hash:
+        raise WorkflowError(
+            f"run folder seed{wildcards.seed}-{wildcards.hash} of {wildcards.experiment}/{wildcards.model} "
+            f"does not match the current config, whose run folder is {spec.run_dir(RESULTS)}; "
+            "ask for the targets of `rule all` (or that path) instead"
+        )
+    folder = spec.data_dir(RESULTS)
+    return {"train": f"{folder}/train.npz", "test": f"{folder}/test.npz", "meta": f"{folder}/meta.json"}
+
+
+def dataset_names():
+    """The datasets some experiment uses (only these are simulated)."""
+    return sorted({spec["dataset"] for spec in config["experiments"].values()})
+
+
+def train_device(gpus):
+    """--device for a training job: cuda when it reserves GPUs, else auto (CUDA if visible)."""
+    return "cuda" if gpus > 0 else "auto"
+
+
+def reference_numbers():
+    """The paper's published numbers that claims.md compares with."""
+    return _display_path(Path(workflow.basedir) / "config" / "reference_numbers.yaml")
+
+
+def check_datasets():
+    """Stop when a dataset folder holds data simulated with other settings than the config's.
+
+    The dataset folder's name does not change with its settings, so Snakemake would not simulate
+    it again after an edit of datasets.<name>.params (the run folders' hashes do change).
+    """
+    for name in dataset_names():
+        meta_path = dataset_dir(RESULTS, SCALE, name) / "meta.json"
+        if not meta_path.exists():
+            continue
+        spec = config["datasets"][name]
+        wanted = {"generator": spec["generator"],
+                  "params": {**default_params(spec["generator"]), **spec.get("params", {})}}
+        meta = json.loads(meta_path.read_text())
+        found = {"generator": meta.get("generator"), "params": meta.get("params")}
+        if found != wanted:
+            raise WorkflowError(
+                f"{meta_path.parent} holds data simulated with {found}, but the config asks for "
+                f"{wanted}: delete that folder so that the workflow simulates it again"
+            )
+
+
+check_datasets()
