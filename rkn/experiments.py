@@ -152,8 +152,7 @@ class RunSpec:
         ``RESULTS_VERSION``) gives new folders for exactly the affected runs, also in a fresh
         clone where Snakemake's own change records are absent.
         """
-        payload = json.dumps({"spec": self.to_dict(), "results_version": RESULTS_VERSION}, sort_keys=True)
-        return hashlib.sha256(payload.encode()).hexdigest()[:8]
+        return short_hash({"spec": self.to_dict()})
 
     @property
     def run_name(self) -> str:
@@ -165,17 +164,38 @@ class RunSpec:
         return Path(results_dir) / self.scale / "runs" / self.experiment / self.model / self.run_name
 
     def data_dir(self, results_dir: str | Path) -> Path:
-        """results/{scale}/datasets/{dataset} (design.md)."""
-        return dataset_dir(results_dir, self.scale, self.dataset)
+        """results/{scale}/datasets/{dataset}-{hash of its settings}."""
+        return dataset_dir(results_dir, self.scale, self.dataset, self.generator, self.dataset_params)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the training config as a plain mapping)."""
         return dataclasses.asdict(self)
 
 
-def dataset_dir(results_dir: str | Path, scale: str, dataset: str) -> Path:
-    """Where a scale's dataset lives: results/{scale}/datasets/{dataset}."""
-    return Path(results_dir) / scale / "datasets" / dataset
+def short_hash(payload: dict[str, Any]) -> str:
+    """8 hex digits of sha256 over the payload (as sorted JSON) and the code's RESULTS_VERSION."""
+    text = json.dumps({**payload, "results_version": RESULTS_VERSION}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def dataset_dir(results_dir: str | Path, scale: str, dataset: str, generator: str, params: dict[str, Any]) -> Path:
+    """Where a scale's dataset lives: results/{scale}/datasets/{dataset}-{hash}.
+
+    The hash covers the generator and its fully resolved parameters (defaults filled in), so an
+    edit of the dataset's settings gives a new folder that the workflow simulates afresh.
+    """
+    from datasets import default_params  # noqa: PLC0415
+
+    resolved = {**default_params(generator), **params}
+    digest = short_hash({"generator": generator, "params": resolved})
+    return Path(results_dir) / scale / "datasets" / f"{dataset}-{digest}"
+
+
+def config_dataset_dir(config: dict, dataset: str) -> Path:
+    """dataset_dir of a dataset named in the config's datasets section."""
+    spec = config["datasets"][dataset]
+    return dataset_dir(config.get("results_dir", "results"), config["scale"], dataset, spec["generator"],
+                       spec.get("params", {}))
 
 
 def resolve_run(config: dict, experiment: str, model: str, seed: int) -> RunSpec:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rkn.experiments import ConfigError, derive_seeds, load_config, resolve_run, run_grid
+from rkn.experiments import ConfigError, config_dataset_dir, derive_seeds, load_config, resolve_run, run_grid
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "config" / "config.yaml"
@@ -66,7 +66,8 @@ def test_resolve_run_names_valid_choices() -> None:
     spec = resolve_run(config, "pendulum_filtering", "rkn", 3)
     assert spec.run_dir("results") == Path(f"results/paper/runs/pendulum_filtering/rkn/seed3-{spec.config_hash}")
     assert len(spec.config_hash) == 8 and int(spec.config_hash, 16) >= 0
-    assert spec.data_dir("results") == Path("results/paper/datasets/pendulum_filtering")
+    assert spec.data_dir("results").parent == Path("results/paper/datasets")
+    assert spec.data_dir("results").name.startswith("pendulum_filtering-")
     assert spec.training.epochs == 500
     with pytest.raises(ConfigError, match="valid experiments: \\['pendulum_filtering'\\]"):
         resolve_run(config, "pendulum", "rkn", 0)
@@ -84,6 +85,17 @@ def test_run_folder_hash_changes_only_for_edited_runs(tmp_path: Path) -> None:
     assert changed == {("pendulum_filtering", "gru", s) for s in before["experiments"]["pendulum_filtering"]["seeds"]}
     assert resolve_run(before, "pendulum_filtering", "rkn", 0).run_dir("r") == \
         resolve_run(load_config([BASE]), "pendulum_filtering", "rkn", 0).run_dir("r")
+
+
+def test_dataset_folder_hash_follows_its_settings(tmp_path: Path) -> None:
+    """Editing a dataset's params renames its folder; spelling out a default value does not."""
+    base = load_config([BASE])
+    folder = config_dataset_dir(base, "pendulum_filtering")
+    edited = load_config([BASE, overlay(tmp_path, {"datasets": {"pendulum_filtering": {"params": {"num_test": 999}}}})])
+    assert config_dataset_dir(edited, "pendulum_filtering") != folder
+    explicit = {"datasets": {"pendulum_filtering": {"params": {"seq_len": 75}}}}
+    assert config_dataset_dir(load_config([BASE, overlay(tmp_path, explicit)]), "pendulum_filtering") == folder
+    assert resolve_run(base, "pendulum_filtering", "rkn", 0).data_dir("results") == folder
 
 
 def test_derived_seeds_are_stable_and_distinct() -> None:

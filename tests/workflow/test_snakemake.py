@@ -17,7 +17,7 @@ import yaml
 
 from datasets import DATASETS
 from rkn import experiments
-from rkn.experiments import load_config, resolve_run, run_grid
+from rkn.experiments import config_dataset_dir, load_config, resolve_run, run_grid
 from rkn.registry import MODELS
 from rkn.training import CLIP_MODES, SELECTION_RULES, TrainConfig
 
@@ -78,7 +78,7 @@ def test_dry_run_lists_every_expected_output(tmp_path: Path) -> None:
     runs = {path for path in outputs if path.endswith("/metrics.json") and "/runs/" in path}
     assert runs == expected_metrics(config)
     assert {f"reports/smoke/{rel}" for rel in expected_outputs(config)} <= outputs
-    data = "results/smoke/datasets/pendulum_filtering"
+    data = str(config_dataset_dir(config, "pendulum_filtering"))
     assert {f"{data}/train.npz", f"{data}/test.npz", f"{data}/meta.json"} <= outputs
     assert all(row["status"] == "missing" for row in rows)
 
@@ -168,7 +168,7 @@ def test_conda_environment_pins_match_requirements() -> None:
                     reason="workflow/scripts/aggregate.py (the report step) is not in the repository yet")
 def test_smoke_pipeline_end_to_end(tmp_path: Path) -> None:
     """The whole smoke pipeline runs; a second call has nothing to do; an edit of one model's
-    settings reruns exactly that model's runs and the report; edited dataset settings are caught."""
+    settings reruns exactly that model's runs and the report; edited data settings simulate anew."""
     from rkn.results import expected_outputs  # noqa: PLC0415
 
     config = load_config([BASE, SMOKE])
@@ -178,7 +178,8 @@ def test_smoke_pipeline_end_to_end(tmp_path: Path) -> None:
         assert (tmp_path / path).is_file(), path
     for rel in expected_outputs(config):
         assert (tmp_path / "reports" / "smoke" / rel).is_file(), rel
-    assert (tmp_path / "logs" / "smoke" / "simulate" / "pendulum_filtering.log").is_file()
+    data_name = config_dataset_dir(config, "pendulum_filtering").name
+    assert (tmp_path / "logs" / "smoke" / "simulate" / f"{data_name}.log").is_file()
 
     report = snakemake(tmp_path, "--report", "reports/smoke/report.html", configs=[BASE, SMOKE])
     assert report.returncode == 0, report.stderr[-3000:]
@@ -197,5 +198,9 @@ def test_smoke_pipeline_end_to_end(tmp_path: Path) -> None:
     assert {rule for rule, _ in pending} == {"train", "aggregate"}
 
     data_edit = overlay(tmp_path, {"datasets": {"pendulum_filtering": {"params": {"num_train": 24}}}}, "data.yaml")
-    stale = snakemake(tmp_path, "--dry-run", configs=[BASE, SMOKE, data_edit])
-    assert stale.returncode != 0 and "delete that folder" in stale.stdout + stale.stderr
+    rows = summary(snakemake(tmp_path, "--summary", configs=[BASE, SMOKE, data_edit]))
+    pending = {(row["rule"], row["output_file"]) for row in rows if row["plan"] == "update pending"}
+    new_data = config_dataset_dir(load_config([BASE, SMOKE, data_edit]), "pendulum_filtering")
+    assert ("simulate", f"{new_data}/meta.json") in pending
+    assert {path for rule, path in pending if rule == "train" and path.endswith("/metrics.json")} == \
+        expected_metrics(load_config([BASE, SMOKE, data_edit]))

@@ -20,7 +20,7 @@ import torch  # noqa: E402
 
 from datasets.store import load_split  # noqa: E402
 from rkn import training  # noqa: E402
-from rkn.experiments import load_config, resolve_run  # noqa: E402
+from rkn.experiments import RunSpec, load_config, resolve_run  # noqa: E402
 from rkn.registry import load_checkpoint  # noqa: E402
 
 RUN_FILES = {"config.json", "model.pt", "history.csv", "metrics.json", "meta.json", "calibration.csv", "examples.npz"}
@@ -39,11 +39,20 @@ def configs(tmp_path: Path) -> list[str]:
     return args
 
 
+def run_spec(tmp_path: Path, model: str, seed: int = 0) -> RunSpec:
+    """The resolved run of the test's config (smoke scale, results under tmp_path)."""
+    configs = [ROOT / "config" / "config.yaml", ROOT / "config" / "smoke.yaml", tmp_path / "overlay.yaml"]
+    return resolve_run(load_config(configs), "pendulum_filtering", model, seed)
+
+
 def run_dir(tmp_path: Path, model: str, seed: int = 0) -> Path:
     """The run folder the CLI uses by default (its name ends in the config hash)."""
-    configs = [ROOT / "config" / "config.yaml", ROOT / "config" / "smoke.yaml", tmp_path / "overlay.yaml"]
-    spec = resolve_run(load_config(configs), "pendulum_filtering", model, seed)
-    return spec.run_dir(tmp_path / "results")
+    return run_spec(tmp_path, model, seed).run_dir(tmp_path / "results")
+
+
+def data_dir(tmp_path: Path) -> Path:
+    """The dataset folder the CLI uses by default (its name ends in the settings' hash)."""
+    return run_spec(tmp_path, "rkn").data_dir(tmp_path / "results")
 
 
 def leftovers(tmp_path: Path) -> list[Path]:
@@ -67,7 +76,7 @@ def test_train_writes_complete_run_and_is_deterministic(tmp_path: Path, configs:
     assert resolved["model_config"]["latent_obs_dim"] == 15 and resolved["training"]["epochs"] == 1
     # The checkpoint alone rebuilds the model: same predictions as those saved at evaluation.
     model = load_checkpoint(first / "model.pt")
-    test = load_split(tmp_path / "results" / "smoke" / "datasets" / "pendulum_filtering", "test")
+    test = load_split(data_dir(tmp_path), "test")
     with torch.no_grad():
         pred = model(torch.from_numpy(test["images"][:4]))
     saved = np.load(first / "examples.npz")
@@ -127,7 +136,7 @@ def test_nan_loss_leaves_no_run_folder(tmp_path: Path, configs: list[str], monke
 def test_corrupt_data_is_a_clear_error(tmp_path: Path, configs: list[str], capsys: pytest.CaptureFixture) -> None:
     """A damaged dataset file is detected by its checksum before training starts."""
     assert simulate.main(configs + ["--dataset", "pendulum_filtering"]) == 0
-    data = tmp_path / "results" / "smoke" / "datasets" / "pendulum_filtering" / "train.npz"
+    data = data_dir(tmp_path) / "train.npz"
     data.write_bytes(data.read_bytes()[:-100])
     assert train.main(configs + ["--experiment", "pendulum_filtering", "--model", "rkn", "--seed", "0"]) == 2
     assert "train.npz" in capsys.readouterr().err

@@ -13,8 +13,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
-from datasets import default_params
-from rkn.experiments import ConfigError, dataset_dir, load_config, resolve_run, run_grid
+from rkn.experiments import ConfigError, config_dataset_dir, load_config, resolve_run, run_grid
 from rkn.results import expected_outputs
 
 
@@ -82,6 +81,7 @@ wildcard_constraints:
     dataset="[a-z0-9_]+",
     seed="[0-9]+",
     hash="[0-9a-f]{8}",
+    dhash="[0-9a-f]{8}",
 
 
 def run_spec(wildcards):
@@ -165,26 +165,12 @@ def reference_numbers():
     return _display_path(Path(workflow.basedir) / "config" / "reference_numbers.yaml")
 
 
-def check_datasets():
-    """Stop when a dataset folder holds data simulated with other settings than the config's.
-
-    The dataset folder's name does not change with its settings, so Snakemake would not simulate
-    it again after an edit of datasets.<name>.params (the run folders' hashes do change).
-    """
-    for name in dataset_names():
-        meta_path = dataset_dir(RESULTS, SCALE, name) / "meta.json"
-        if not meta_path.exists():
-            continue
-        spec = config["datasets"][name]
-        wanted = {"generator": spec["generator"],
-                  "params": {**default_params(spec["generator"]), **spec.get("params", {})}}
-        meta = json.loads(meta_path.read_text())
-        found = {"generator": meta.get("generator"), "params": meta.get("params")}
-        if found != wanted:
-            raise WorkflowError(
-                f"{meta_path.parent} holds data simulated with {found}, but the config asks for "
-                f"{wanted}: delete that folder so that the workflow simulates it again"
-            )
-
-
-check_datasets()
+def checked_dataset_dir(wildcards, meta):
+    """The folder of a dataset output; fails when its hash is not that of the current settings."""
+    folder = os.path.dirname(meta)
+    if wildcards.dataset not in config["datasets"]:
+        raise WorkflowError(f"unknown dataset {wildcards.dataset!r}; valid: {sorted(config['datasets'])}")
+    wanted = str(config_dataset_dir(config, wildcards.dataset))
+    if os.path.normpath(folder) != os.path.normpath(wanted):
+        raise WorkflowError(f"dataset folder {folder} does not match the current settings, whose folder is {wanted}")
+    return folder

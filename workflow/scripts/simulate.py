@@ -15,14 +15,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a plain
 
 from datasets import build_dataset, default_params  # noqa: E402
 from datasets.store import save_dataset  # noqa: E402
-from rkn.experiments import ConfigError, dataset_dir, load_config  # noqa: E402
+from rkn.experiments import ConfigError, config_dataset_dir, load_config  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", action="append", required=True, help="config file; repeat for overlays")
     parser.add_argument("--dataset", required=True, help="a key of the config's datasets section")
-    parser.add_argument("--out", help="output folder (default: results/{scale}/datasets/{dataset})")
+    parser.add_argument("--out", help="output folder (default: results/{scale}/datasets/{dataset}-{hash})")
     parser.add_argument("--log", help="also write the log to this file")
     args = parser.parse_args(argv)
     handlers = [logging.StreamHandler()] + ([logging.FileHandler(args.log)] if args.log else [])
@@ -33,8 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.dataset not in config["datasets"]:
             raise ConfigError(f"unknown dataset {args.dataset!r}; valid: {sorted(config['datasets'])}")
         spec = config["datasets"][args.dataset]
-        out = Path(args.out) if args.out else dataset_dir(config.get("results_dir", "results"), config["scale"],
-                                                          args.dataset)
+        out = Path(args.out) if args.out else config_dataset_dir(config, args.dataset)
         start = time.perf_counter()
         params = {**default_params(spec["generator"]), **spec.get("params", {})}
         splits = build_dataset(spec["generator"], params)
