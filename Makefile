@@ -5,8 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SCALE ?= quick
+PROFILE ?= default
+SNAKEMAKE = $(BIN)/snakemake --profile profiles/$(PROFILE) --configfile config/config.yaml config/$(SCALE).yaml
 
-.PHONY: venv test test-fast reproduce benchmark clean
+.PHONY: venv test test-fast reproduce pipeline smoke-from-scratch refresh-smoke-reference benchmark clean
 
 $(STAMP): requirements.txt requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,15 +20,29 @@ $(STAMP): requirements.txt requirements.lock pyproject.toml
 
 venv: $(STAMP)
 
+# Fast tests, then the smoke pipeline from scratch, then its metric regression and the slow checks.
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" -q
-	$(BIN)/python -m pytest -m slow -q
+	$(BIN)/python -m pytest -m "not slow and not regression" -q
+	$(MAKE) smoke-from-scratch
+	$(BIN)/python -m pytest -m "slow or regression" -q
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(BIN)/python -m pytest -m "not slow and not regression" -q
 
-reproduce: $(STAMP)
-	$(BIN)/python workflow/scripts/run_local.py --config config/config.yaml --config config/$(SCALE).yaml
+# The main job: the whole workflow at SCALE (smoke | quick | paper) with PROFILE (default | slurm).
+reproduce: pipeline
+
+pipeline: $(STAMP)
+	$(SNAKEMAKE)
+	$(SNAKEMAKE) --report reports/$(SCALE)/report.html
+
+smoke-from-scratch: $(STAMP)
+	rm -rf results/smoke logs/smoke
+	$(MAKE) pipeline SCALE=smoke PROFILE=default
+
+refresh-smoke-reference: smoke-from-scratch
+	cp reports/smoke/metrics.json tests/reference/smoke_metrics.json
+	@echo "tests/reference/smoke_metrics.json refreshed: commit it with the reason the metrics moved"
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/train_step.py

@@ -21,6 +21,8 @@ include: "workflow/rules/report.smk"
 
 onstart:
     print(f"scale {SCALE}: {len(expected_metrics())} training runs ({' + '.join(CONFIG_FILES)})")
+    if "expected_duration" in config:
+        print(f"expected duration: {config['expected_duration']}")
 
 
 rule all:

@@ -32,7 +32,7 @@ from rkn.training import TrainConfig
 # Bump when a code change alters results: every run folder name changes with it.
 RESULTS_VERSION = 1
 
-TOP_LEVEL_KEYS = ("scale", "results_dir", "training", "datasets", "experiments", "resources")
+TOP_LEVEL_KEYS = ("scale", "expected_duration", "results_dir", "training", "datasets", "experiments", "resources")
 # Scheduler requests of the Snakemake training rule (no effect on results, not in the run hash).
 RESOURCE_KEYS = {"train": ("threads", "mem_mb", "runtime", "gpu")}
 DATASET_KEYS = ("generator", "params")
