@@ -6,7 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SCALE ?= quick
 PROFILE ?= default
-SNAKEMAKE = $(BIN)/snakemake --profile profiles/$(PROFILE) --configfile config/config.yaml config/$(SCALE).yaml
+# --workflow-profile none: only profiles/$(PROFILE) applies (else Snakemake adds profiles/default on top).
+SNAKEMAKE = $(BIN)/snakemake --profile profiles/$(PROFILE) --workflow-profile none \
+	--configfile config/config.yaml config/$(SCALE).yaml
 
 .PHONY: venv test test-fast reproduce pipeline smoke-from-scratch refresh-smoke-reference benchmark clean
 

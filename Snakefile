@@ -20,9 +20,15 @@ include: "workflow/rules/report.smk"
 
 
 onstart:
+    check_cluster_settings()
     print(f"scale {SCALE}: {len(expected_metrics())} training runs ({' + '.join(CONFIG_FILES)})")
     if "expected_duration" in config:
         print(f"expected duration: {config['expected_duration']}")
+
+
+# Cheap steps stay on the submitting machine under a cluster executor (profiles/slurm).
+localrules:
+    aggregate,
 
 
 rule all:

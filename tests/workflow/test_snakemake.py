@@ -159,7 +159,8 @@ def test_conda_environment_pins_match_requirements() -> None:
     env = yaml.safe_load((ROOT / "workflow" / "envs" / "torch.yaml").read_text())
     pip = next(item["pip"] for item in env["dependencies"] if isinstance(item, dict))
     required = pins((ROOT / "requirements.txt").read_text().splitlines())
-    tools = {"snakemake", "dvc", "pytest"}  # run the workflow, not its jobs
+    # run the workflow (or submit its jobs to SLURM), not its jobs
+    tools = {"snakemake", "snakemake-executor-plugin-slurm", "dvc", "pytest"}
     assert pins(pip) == {name: version for name, version in required.items() if name not in tools}
 
 

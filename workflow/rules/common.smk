@@ -174,3 +174,36 @@ def checked_dataset_dir(wildcards, meta):
     if os.path.normpath(folder) != os.path.normpath(wanted):
         raise WorkflowError(f"dataset folder {folder} does not match the current settings, whose folder is {wanted}")
     return folder
+
+
+# Settings a SLURM submission needs from the user (resource, environment variable that sets it).
+SLURM_SETTINGS = {"slurm_account": "RKN_SLURM_ACCOUNT", "slurm_partition": "RKN_SLURM_PARTITION"}
+
+
+def check_cluster_settings():
+    """Under the SLURM executor, stop before the first sbatch when a job lacks an account or partition.
+
+    Called from the Snakefile's onstart (after the DAG is built, before any submission); a no-op
+    for every other executor, dry runs and the jobs' own Snakemake inside SLURM (slurm-jobstep).
+    """
+    plugin = workflow.executor_plugin
+    if plugin is None or plugin.name != "slurm":
+        return
+    missing = {}
+    for job in workflow.dag.needrun_jobs():
+        if job.is_local:
+            continue
+        for resource in SLURM_SETTINGS:
+            if resource not in job.resources.keys():
+                missing.setdefault(resource, set()).add(job.rule.name)
+    if missing:
+        lines = [
+            f"  {resource} (rules {', '.join(sorted(rules))}): export {SLURM_SETTINGS[resource]}=..."
+            for resource, rules in sorted(missing.items())
+        ]
+        raise WorkflowError(
+            "SLURM settings missing, nothing was submitted:\n" + "\n".join(lines) + "\n"
+            "profiles/slurm reads them from the environment (RKN_SLURM_ACCOUNT=none submits without "
+            "an account); run it with --workflow-profile none (as `make reproduce PROFILE=slurm` does), "
+            "else profiles/default replaces its default-resources. See README, 'Running on a SLURM cluster'."
+        )
