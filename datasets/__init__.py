@@ -21,6 +21,11 @@ Datasets:
 - ``pendulum_imputation`` (E2): clean images with about 47 % of frames blacked out. TF-master
   (§2.6): each split is ``sample_data_set(N, T, seed=split_seed)``; its mask comes from a fresh
   ``RandomState(split_seed)`` (§2.3).
+- ``quad_link`` / ``quad_link_noisy`` (E4): 48x48 quad-link images (without / with the §2.2
+  noise) -> 8 sin/cos targets; ONE ``RandomState(seed)`` stream (§2.5, ``datasets.quad_link``).
+  ``accumulated_angles`` = 1 draws the physical picture instead of the authors' convention.
+- ``quad_link_imputation`` (E5): clean quad-link images, masks from fresh
+  ``RandomState(train_mask_seed)`` / ``RandomState(test_mask_seed)`` (TF-master 42 / 421).
 
 Params not given take the defaults; unknown keys or bad values raise ``ValueError``.
 """
@@ -36,6 +41,7 @@ import numpy as np
 
 from datasets.noise import NoiseParams, add_image_noise, imputation_mask
 from datasets.pendulum import PendulumParams, PendulumSimulator
+from datasets.quad_link import QuadLinkParams, simulate_splits
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +92,32 @@ def _imputation_splits(params: dict[str, int]) -> Splits:
     return splits
 
 
+def _quad_link_splits(params: dict[str, int], noisy: bool) -> Splits:
+    """E4: one RandomState(seed) stream (train angles, test angles, train render+noise, test ...)."""
+    if params["accumulated_angles"] not in (0, 1):
+        raise ValueError(f"param 'accumulated_angles' must be 0 or 1, got {params['accumulated_angles']}")
+    sim = QuadLinkParams(accumulated_angles=bool(params["accumulated_angles"]))
+    sizes = {"train": params["num_train"], "test": params["num_test"]}
+    return simulate_splits(sizes, params["seq_len"], np.random.RandomState(params["seed"]), sim, noisy)
+
+
+def _quad_link_imputation_splits(params: dict[str, int]) -> Splits:
+    """E5: clean E4 data; each split's mask from a fresh RandomState(mask seed), first 5 valid."""
+    splits = _quad_link_splits(params, noisy=False)
+    for split in ("train", "test"):
+        clean = splits[split]["images"]
+        valid = imputation_mask(len(clean), params["seq_len"], params[f"{split}_mask_seed"], first_n_valid=5)
+        splits[split] = {
+            "images": np.where(valid[..., None, None, None], clean, np.uint8(0)),
+            "targets": clean,  # uint8 clean frames (as pendulum_imputation)
+            "obs_valid": valid,
+        }
+    return splits
+
+
+_QUAD_LINK_DEFAULTS = {"num_train": 4000, "num_test": 1000, "seq_len": 150, "seed": 42,
+                       "accumulated_angles": 0}
+
 DATASETS: dict[str, DatasetSpec] = {
     "pendulum_filtering": DatasetSpec(
         name="pendulum_filtering",
@@ -104,6 +136,25 @@ DATASETS: dict[str, DatasetSpec] = {
         },
         builder=_imputation_splits,
         description="E2: clean pendulum images with ~47% of frames missing -> all clean frames",
+    ),
+    "quad_link": DatasetSpec(
+        name="quad_link",
+        defaults=dict(_QUAD_LINK_DEFAULTS),
+        builder=lambda params: _quad_link_splits(params, noisy=False),
+        description="E4: 48x48 quad-link images -> 8 sin/cos targets of the relative joint angles",
+    ),
+    "quad_link_noisy": DatasetSpec(
+        name="quad_link_noisy",
+        defaults=dict(_QUAD_LINK_DEFAULTS),
+        builder=lambda params: _quad_link_splits(params, noisy=True),
+        description="E4: quad-link images with time-correlated image noise -> 8 sin/cos targets",
+    ),
+    "quad_link_imputation": DatasetSpec(
+        name="quad_link_imputation",
+        defaults={"num_train": 100, "num_test": 100, "seq_len": 150, "seed": 42,
+                  "train_mask_seed": 42, "test_mask_seed": 421, "accumulated_angles": 0},
+        builder=_quad_link_imputation_splits,
+        description="E5: clean quad-link images with ~47% of frames missing -> all clean frames",
     ),
 }
 

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from rkn.claims_quad_link import RULE_5, claim5_verdict
 from rkn.experiments import resolve_run
 
 # Our experiment names -> the claim (paper.md §7) they test.
 EXPERIMENT_CLAIMS = {"pendulum_filtering": 1, "ablations": 2, "multiple_pendulums": 3,
-                     "pendulum_imputation": 4, "quad_link": 5}
+                     "pendulum_imputation": 4, "quad_link": 5, "quad_link_noisy": 5}
 CLAIMS = {
     1: "Uncertainty on noisy pendulum filtering (E1): RKN (m = 15, b = 3, K = 15) reaches a "
        "higher Gaussian log-likelihood than parameter-matched and large LSTM/GRU, with similar "
@@ -36,12 +37,21 @@ NOT_IN_PIPELINE = {
     6: "needs the real KITTI data; not part of this benchmark",
     7: "measured outside the pipeline (benchmarks/, see the README); not judged here"}
 # Our experiment names -> experiment keys of the reference file, and our model names -> its ids.
-REFERENCE_KEYS = {"pendulum_filtering": "E1_pendulum_filtering"}
+# "key/variant" selects one variant of an experiment with several (E4 without / with noise).
+_E4_IDS = {"rkn": "rkn_m100_b3_k15", "lstm": "lstm_m50", "lstm_m100": "lstm_m100",
+           "gru": "gru_m50", "gru_m100": "gru_m100"}
+REFERENCE_KEYS = {"pendulum_filtering": "E1_pendulum_filtering",
+                  "quad_link": "E4_quad_link_state_estimation/without_noise",
+                  "quad_link_noisy": "E4_quad_link_state_estimation/with_noise"}
 REFERENCE_IDS = {"pendulum_filtering": {"rkn": "rkn_m15_b3_k15", "lstm": "lstm_m50",
                                         "lstm_small": "lstm_m6", "gru": "gru_m50",
-                                        "gru_small": "gru_m8"}}
+                                        "gru_small": "gru_m8"},
+                 "quad_link": _E4_IDS, "quad_link_noisy": _E4_IDS}
 PAPER_SETTINGS = {"pendulum_filtering": "2000 train / 1000 test sequences of 75 steps, 500 epochs, "
-                                        "batch 50 (paper.md §2.6, §4 E1)"}
+                                        "batch 50 (paper.md §2.6, §4 E1)",
+                  "quad_link": "4000 train / 1000 test sequences of 150 steps, 1000 epochs, batch 25 "
+                               "(TF-master, paper.md §2.6, §4 E4)",
+                  "quad_link_noisy": "as quad_link, with the E1 image noise (paper.md §2.5, §4 E4)"}
 MIN_SEEDS = 3
 RMSE_TOLERANCE = 0.10
 RULE_1 = (
@@ -96,12 +106,16 @@ def claim1_verdict(paired: pd.DataFrame, reference: str = "rkn") -> Verdict:
     return Verdict(verdict, tuple(reasons))
 
 
-RULES = {1: (claim1_verdict, RULE_1)}
+RULES = {1: (claim1_verdict, RULE_1),
+         5: (lambda paired: Verdict(*claim5_verdict(paired)), RULE_5)}
 
 
 def _published(reference: dict, experiment: str) -> dict[str, dict]:
     """Published results of an experiment by our model name (empty when none are mapped)."""
-    entry = reference.get("experiments", {}).get(REFERENCE_KEYS.get(experiment, ""), {})
+    key, _, variant = REFERENCE_KEYS.get(experiment, "").partition("/")
+    entry = reference.get("experiments", {}).get(key, {})
+    if variant:
+        entry = entry.get("variants", {}).get(variant, {})
     by_id = {r["id"]: r for r in entry.get("results", [])}
     return {m: by_id[i] for m, i in REFERENCE_IDS.get(experiment, {}).items() if i in by_id}
 

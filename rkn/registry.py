@@ -41,6 +41,10 @@ MODELS: dict[str, ModelSpec] = {
     "lstm_small": ModelSpec(LSTMBaseline, LSTMConfig, {"latent_obs_dim": 6}),  # E1 matched
     "gru": ModelSpec(GRUBaseline, GRUConfig, {"latent_obs_dim": 50}),
     "gru_small": ModelSpec(GRUBaseline, GRUConfig, {"latent_obs_dim": 8}),  # E1 matched
+    # E4 large baselines (m = 100, 400 units); the quad-link encoder comes from the experiment's
+    # model_overrides like for every other model of E4/E5.
+    "lstm_m100": ModelSpec(LSTMBaseline, LSTMConfig, {"latent_obs_dim": 100}),
+    "gru_m100": ModelSpec(GRUBaseline, GRUConfig, {"latent_obs_dim": 100}),
 }
 
 
