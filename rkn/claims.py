@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from rkn.claims_imputation import RULE_4, bce_numbers_table, claim4_verdict
 from rkn.experiments import resolve_run
 
 # Our experiment names -> the claim (paper.md §7) they test.
@@ -96,7 +97,9 @@ def claim1_verdict(paired: pd.DataFrame, reference: str = "rkn") -> Verdict:
     return Verdict(verdict, tuple(reasons))
 
 
-RULES = {1: (claim1_verdict, RULE_1)}
+RULES = {1: (claim1_verdict, RULE_1), 4: (claim4_verdict, RULE_4)}
+# Claims whose numbers are not LL/RMSE bring their own table.
+NUMBER_TABLES = {4: bce_numbers_table}
 
 
 def _published(reference: dict, experiment: str) -> dict[str, dict]:
@@ -153,7 +156,8 @@ def _claim_section(number: int, config: dict, summaries, paireds, reference: dic
                  f"**Verdict: {verdict.verdict}**\n",
                  f"Rule: {rule[1] if rule else 'none yet.'}\n",
                  "".join(f"- {r}\n" for r in verdict.reasons),
-                 _numbers_table(summaries[experiment], _published(reference, experiment))]
+                 NUMBER_TABLES.get(number, _numbers_table)(summaries[experiment],
+                                                           _published(reference, experiment))]
     return head + "\n".join(body)
 
 
