@@ -42,7 +42,9 @@ REFERENCE_IDS = {"pendulum_filtering": {"rkn": "rkn_m15_b3_k15", "lstm": "lstm_m
                                         "lstm_small": "lstm_m6", "gru": "gru_m50",
                                         "gru_small": "gru_m8"}}
 PAPER_SETTINGS = {"pendulum_filtering": "2000 train / 1000 test sequences of 75 steps, 500 epochs, "
-                                        "batch 50 (paper.md §2.6, §4 E1)"}
+                                        "batch 50 (paper.md §2.6, §4 E1)",
+                  "pendulum_imputation": "2000 train / 1000 test sequences of 75 steps, 500 epochs, "
+                                         "batch 50 (TF-master; paper.md §2.6, §4 E2)"}
 MIN_SEEDS = 3
 RMSE_TOLERANCE = 0.10
 RULE_1 = (

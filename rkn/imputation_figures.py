@@ -31,7 +31,7 @@ def imputation_grid_figure(examples: dict[str, dict[str, np.ndarray]], title: st
     steps = np.linspace(0, first["targets"].shape[1] - 1, min(frames, first["targets"].shape[1])).astype(int)
     row_names = ["truth", "input", *models]
     n_rows = sequences * len(row_names)
-    fig, axes = plt.subplots(n_rows, len(steps), figsize=(0.9 * len(steps) + 1.2, 0.9 * n_rows),
+    fig, axes = plt.subplots(n_rows, len(steps), figsize=(0.6 * len(steps) + 1.0, 0.6 * n_rows),
                              squeeze=False)
     for s in range(sequences):
         valid = first["obs_valid"][s]

@@ -125,3 +125,20 @@ def test_harness_uses_own_loss_only_when_defined() -> None:
     own = kvae.training_loss(batch["images"], batch["obs_valid"], batch["targets"])
     torch.manual_seed(5)
     assert_same(training.batch_loss(kvae, batch), own)
+
+
+@pytest.mark.parametrize("name", ["kvae_smooth", "e2c", "dks_filter", "mean_image"])
+def test_checkpoint_round_trip(name: str, tmp_path) -> None:
+    """model.pt (name, JSON-ready config, weights) rebuilds identical predictions via load_checkpoint."""
+    from rkn.registry import config_to_dict, load_checkpoint  # noqa: PLC0415
+
+    batch = tiny_batch()
+    net = model(name)
+    if name == "mean_image":
+        net.fit_reference({"targets": batch["targets"].numpy()})
+    torch.save({"model": name, "config": config_to_dict(net.config), "state_dict": net.state_dict()},
+               tmp_path / "model.pt")
+    rebuilt = load_checkpoint(tmp_path / "model.pt")
+    with torch.no_grad():
+        assert_same(rebuilt(batch["images"][:2], batch["obs_valid"][:2]).probs,
+                    net(batch["images"][:2], batch["obs_valid"][:2]).probs)

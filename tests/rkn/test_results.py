@@ -29,7 +29,11 @@ def write_config(tmp_path: Path, seeds=(0, 1, 2)) -> list[Path]:
                "experiments": {"pendulum_filtering": {"models": MODELS, "seeds": list(seeds)}}}
     path = tmp_path / "overlay.yaml"
     path.write_text(yaml.safe_dump(overlay))
-    return [ROOT / "config" / "config.yaml", path]
+    # config.yaml with its E1 experiment only (overlays cannot remove the other experiments)
+    base = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    base["experiments"] = {"pendulum_filtering": base["experiments"]["pendulum_filtering"]}
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
+    return [tmp_path / "base.yaml", path]
 
 
 def fake_run(run_dir: Path, model: str, seed: int, figures: bool = True) -> None:
