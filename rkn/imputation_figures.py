@@ -1,7 +1,7 @@
 """Image-imputation figure (E2): ground truth, the model input and each model's imputation.
 
 One block of rows per test sequence: "truth", "input" (missing frames black, their column title
-marked "miss") and one row per model (first seed's run), at evenly spaced frames.
+marked "miss") and one row per model (first seed's run), at consecutive frames from t = 4.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np  # noqa: E402
 
 SEQUENCES = 2
 FRAMES = 12
+FIRST_FRAME = 4
 
 
 def imputation_grid_figure(examples: dict[str, dict[str, np.ndarray]], title: str,
@@ -28,7 +29,10 @@ def imputation_grid_figure(examples: dict[str, dict[str, np.ndarray]], title: st
     models = [m for m, e in examples.items() if "probs" in e]
     first = examples[models[0]]
     sequences = min(sequences, first["targets"].shape[0])
-    steps = np.linspace(0, first["targets"].shape[1] - 1, min(frames, first["targets"].shape[1])).astype(int)
+    total = first["targets"].shape[1]
+    # consecutive frames from t = 4 (the first 5 are always observed), so gaps are visible
+    start = max(0, min(FIRST_FRAME, total - frames))
+    steps = np.arange(start, min(total, start + frames))
     row_names = ["truth", "input", *models]
     n_rows = sequences * len(row_names)
     fig, axes = plt.subplots(n_rows, len(steps), figsize=(0.6 * len(steps) + 1.0, 0.6 * n_rows),
@@ -51,5 +55,5 @@ def imputation_grid_figure(examples: dict[str, dict[str, np.ndarray]], title: st
                                     ha="right", va="center")
     fig.suptitle(f"{title}: test sequences, first seed (red 'miss': frame missing from the input)",
                  fontsize=8)
-    fig.tight_layout(pad=0.3)
+    fig.tight_layout(pad=0.3, rect=(0, 0, 1, 0.97))
     return fig
