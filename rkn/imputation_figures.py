@@ -35,7 +35,7 @@ def imputation_grid_figure(examples: dict[str, dict[str, np.ndarray]], title: st
     steps = np.arange(start, min(total, start + frames))
     row_names = ["truth", "input", *models]
     n_rows = sequences * len(row_names)
-    fig, axes = plt.subplots(n_rows, len(steps), figsize=(0.6 * len(steps) + 1.0, 0.6 * n_rows),
+    fig, axes = plt.subplots(n_rows, len(steps), figsize=(0.45 * len(steps) + 0.9, 0.45 * n_rows),
                              squeeze=False)
     for s in range(sequences):
         valid = first["obs_valid"][s]
@@ -49,9 +49,9 @@ def imputation_grid_figure(examples: dict[str, dict[str, np.ndarray]], title: st
                 ax.set_xticks([])
                 ax.set_yticks([])
                 if r == 0:
-                    ax.set_title(f"t={t}" + ("" if valid[t] else " miss"), fontsize=6,
+                    ax.set_title(f"t={t}" + ("" if valid[t] else " miss"), fontsize=5,
                                  color="black" if valid[t] else "red")
-            axes[row, 0].set_ylabel(f"seq {s}\n{name}" if r == 0 else name, fontsize=6, rotation=0,
+            axes[row, 0].set_ylabel(f"seq {s}\n{name}" if r == 0 else name, fontsize=5, rotation=0,
                                     ha="right", va="center")
     fig.suptitle(f"{title}: test sequences, first seed (red 'miss': frame missing from the input)",
                  fontsize=8)
