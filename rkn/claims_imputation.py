@@ -7,8 +7,12 @@ on ``bce_missing`` (the imputed frames; lower is better); the reference rows (§
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from rkn.claims import Verdict
 
 GENERATIVE = ("kvae_filter", "kvae_smooth", "e2c", "dks", "dks_filter")
 REFERENCE_ROWS = ("hold_last_frame", "mean_image", "entropy_floor")
@@ -28,9 +32,9 @@ def _f(x: float, digits: int = 4) -> str:
     return "n/a" if not math.isfinite(x) else f"{x:.{digits}g}"
 
 
-def claim4_verdict(paired: pd.DataFrame, reference: str = "rkn"):
+def claim4_verdict(paired: pd.DataFrame, reference: str = "rkn") -> Verdict:
     """Judge claim 4 from the paired differences (columns of results.paired_differences)."""
-    from rkn.claims import Verdict  # noqa: PLC0415 (claims imports this module)
+    from rkn.claims import Verdict  # noqa: PLC0415, F811 (claims imports this module)
 
     rows = {r["baseline"]: r for r in paired.to_dict("records") if r["metric"] == METRIC}
     baselines = [b for b in GENERATIVE if b in rows]
