@@ -44,10 +44,14 @@ class RecurrentConfig(EncoderDecoderConfig):
     Attributes:
         latent_obs_dim: m (default 50; E1 parameter-matched sizes: LSTM 6, GRU 8).
         rnn_variant: "paper" (default) | "tf_master" | "pt"; see the module docstring.
+        zero_missing_inputs: replace the encoder outputs [w_t, sigma^obs_t] of frames whose valid
+            flag is False by zeros (a select), so a missing frame's pixels never reach the core
+            (E2 config). False (default, TF): the core sees the encoding of the black frame.
     """
 
     latent_obs_dim: int = 50
     rnn_variant: str = "paper"
+    zero_missing_inputs: bool = False
 
     def __post_init__(self) -> None:
         """Validate option values (ValueError names the valid values)."""
@@ -118,6 +122,9 @@ class RecurrentBaseline(nn.Module):
         dtype = self.encoder.mean_head.weight.dtype
         w, var = self.encoder(images_to_batch(images, cfg.input_scale, dtype))
         parts = [w.view(batch, steps, -1), var.view(batch, steps, -1)]
+        if cfg.zero_missing_inputs and cfg.use_obs_valid and obs_valid is not None:
+            keep = obs_valid.to(torch.bool).view(batch, steps, 1)
+            parts = [torch.where(keep, part, torch.zeros_like(part)) for part in parts]
         if cfg.rnn_variant != "pt":
             if cfg.use_obs_valid and obs_valid is not None:
                 flag = obs_valid.to(dtype).view(batch, steps, 1)

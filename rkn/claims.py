@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from rkn.claims_imputation import RULE_4, bce_numbers_table, claim4_verdict
 from rkn.claims_quad_link import RULE_5, claim5_verdict
 from rkn.experiments import resolve_run
 
@@ -49,6 +50,8 @@ REFERENCE_IDS = {"pendulum_filtering": {"rkn": "rkn_m15_b3_k15", "lstm": "lstm_m
                  "quad_link": _E4_IDS, "quad_link_noisy": _E4_IDS}
 PAPER_SETTINGS = {"pendulum_filtering": "2000 train / 1000 test sequences of 75 steps, 500 epochs, "
                                         "batch 50 (paper.md §2.6, §4 E1)",
+                  "pendulum_imputation": "2000 train / 1000 test sequences of 75 steps, 500 epochs, "
+                                         "batch 50 (TF-master; paper.md §2.6, §4 E2)",
                   "quad_link": "4000 train / 1000 test sequences of 150 steps, 1000 epochs, batch 25 "
                                "(TF-master, paper.md §2.6, §4 E4)",
                   "quad_link_noisy": "as quad_link, with the E1 image noise (paper.md §2.5, §4 E4)"}
@@ -106,8 +109,10 @@ def claim1_verdict(paired: pd.DataFrame, reference: str = "rkn") -> Verdict:
     return Verdict(verdict, tuple(reasons))
 
 
-RULES = {1: (claim1_verdict, RULE_1),
+RULES = {1: (claim1_verdict, RULE_1), 4: (claim4_verdict, RULE_4),
          5: (lambda paired: Verdict(*claim5_verdict(paired)), RULE_5)}
+# Claims whose numbers are not LL/RMSE bring their own table.
+NUMBER_TABLES = {4: bce_numbers_table}
 
 
 def _published(reference: dict, experiment: str) -> dict[str, dict]:
@@ -167,7 +172,8 @@ def _claim_section(number: int, config: dict, summaries, paireds, reference: dic
                  f"**Verdict: {verdict.verdict}**\n",
                  f"Rule: {rule[1] if rule else 'none yet.'}\n",
                  "".join(f"- {r}\n" for r in verdict.reasons),
-                 _numbers_table(summaries[experiment], _published(reference, experiment))]
+                 NUMBER_TABLES.get(number, _numbers_table)(summaries[experiment],
+                                                           _published(reference, experiment))]
     return head + "\n".join(body)
 
 

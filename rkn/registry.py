@@ -15,8 +15,12 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
+from baselines.dks import DKS, DKSConfig
+from baselines.e2c import E2C, E2CConfig
 from baselines.gru import GRUBaseline, GRUConfig
+from baselines.kvae import KVAE, KVAEConfig
 from baselines.lstm import LSTMBaseline, LSTMConfig
+from baselines.reference import ReferenceConfig, ReferencePredictor
 from rkn.model import RKN, RKNConfig
 
 
@@ -41,6 +45,16 @@ MODELS: dict[str, ModelSpec] = {
     "lstm_small": ModelSpec(LSTMBaseline, LSTMConfig, {"latent_obs_dim": 6}),  # E1 matched
     "gru": ModelSpec(GRUBaseline, GRUConfig, {"latent_obs_dim": 50}),
     "gru_small": ModelSpec(GRUBaseline, GRUConfig, {"latent_obs_dim": 8}),  # E1 matched
+    # E2 generative baselines (paper.md §5.2); KVAE filter and smoother share training.
+    "kvae_filter": ModelSpec(KVAE, KVAEConfig, {"imputation": "filter"}),
+    "kvae_smooth": ModelSpec(KVAE, KVAEConfig, {"imputation": "smooth"}),
+    "e2c": ModelSpec(E2C, E2CConfig, {}),
+    "dks": ModelSpec(DKS, DKSConfig, {"direction": "backward"}),          # ST-R smoother
+    "dks_filter": ModelSpec(DKS, DKSConfig, {"direction": "forward"}),    # ST-L filter
+    # E2 reference rows (paper.md §5.3): evaluated without training.
+    "hold_last_frame": ModelSpec(ReferencePredictor, ReferenceConfig, {"predictor": "hold_last_frame"}),
+    "mean_image": ModelSpec(ReferencePredictor, ReferenceConfig, {"predictor": "mean_image"}),
+    "entropy_floor": ModelSpec(ReferencePredictor, ReferenceConfig, {"predictor": "entropy_floor"}),
     # E4 large baselines (m = 100, 400 units); the quad-link encoder comes from the experiment's
     # model_overrides like for every other model of E4/E5.
     "lstm_m100": ModelSpec(LSTMBaseline, LSTMConfig, {"latent_obs_dim": 100}),

@@ -98,6 +98,10 @@ def image_example_figure(examples: dict[str, dict[str, np.ndarray]], title: str,
                          frames: int = 8) -> bytes:
     """Image models: targets and each model's predicted images at evenly spaced frames."""
     models = [m for m, e in examples.items() if "probs" in e]
+    if models and "inputs" in examples[models[0]]:  # imputation: truth, input, each model
+        from rkn.imputation_figures import imputation_grid_figure  # noqa: PLC0415
+
+        return _png(imputation_grid_figure(examples, title))
     rows = [("target", examples[models[0]]["targets"])] if models else []
     rows += [(m, examples[m]["probs"]) for m in models]
     fig, axes = plt.subplots(max(len(rows), 1), frames, figsize=(frames, max(len(rows), 1)),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import math
 import os
 import shutil
 import subprocess
@@ -58,6 +59,22 @@ def data_overrides(split: dict[str, np.ndarray]) -> dict:
     else:
         overrides.update(decoder="gaussian", target_dim=int(targets.shape[-1]))
     return overrides
+
+
+def _inputs_for(model: torch.nn.Module, split: dict) -> dict:
+    """The split as the model sees it: reference oracles with ``input_is_clean`` get the clean frames."""
+    if getattr(model, "input_is_clean", False):
+        return {**split, "images": split["targets"]}
+    return split
+
+
+def _fit_reference(model: torch.nn.Module, train_part: dict[str, np.ndarray], val: training.Split,
+                   batch_size: int) -> training.FitResult:
+    """Parameter-free reference predictors (baselines.reference): fit statistics, no training."""
+    model.fit_reference(train_part)
+    val_loss = training.mean_loss(model, val, batch_size)
+    return training.FitResult(history=[{"epoch": 0, "train_loss": math.nan, "val_loss": val_loss,
+                                        "seconds": 0.0}], selected_epoch=0)
 
 
 def git_state() -> dict[str, object]:
@@ -116,9 +133,14 @@ def execute_run(
 
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", suffix=".tmp", dir=run_dir.parent))
     try:
-        fit = training.fit(model, training.to_tensors(train_part, device), training.to_tensors(val_part, device),
-                           spec.training, batch_order_seed=seeds["batch_order"], progress=progress)
-        test = training.to_tensors(test_split, device)
+        if getattr(model, "is_reference", False):
+            fit = _fit_reference(model, train_part, training.to_tensors(_inputs_for(model, val_part), device),
+                                 spec.training.eval_batch_size)
+        else:
+            fit = training.fit(model, training.to_tensors(train_part, device),
+                               training.to_tensors(val_part, device), spec.training,
+                               batch_order_seed=seeds["batch_order"], progress=progress)
+        test = training.to_tensors(_inputs_for(model, test_split), device)
         test_metrics, extras = training.evaluate(model, test, spec.training.eval_batch_size)
         test_metrics["selected_epoch"] = float(fit.selected_epoch)
         # Trained parameters; basis entries outside the band are stored but never trained.
@@ -135,6 +157,9 @@ def execute_run(
             atomic_write_text(tmp_dir / "calibration.csv", "bin_left,bin_right,density\n" + rows)
         examples = {k: v[:EXAMPLE_SEQUENCES] for k, v in extras.items() if not k.startswith("hist_")}
         examples["targets"] = test_split["targets"][:EXAMPLE_SEQUENCES]
+        if "obs_valid" in test_split:  # what the model saw, for the imputation figure
+            examples["inputs"] = test_split["images"][:EXAMPLE_SEQUENCES]
+            examples["obs_valid"] = test_split["obs_valid"][:EXAMPLE_SEQUENCES]
         _save_npz(tmp_dir / "examples.npz", examples)
         atomic_write_json(tmp_dir / "meta.json", {
             **git_state(), "torch": torch.__version__, "device": str(device), "threads": torch.get_num_threads(),

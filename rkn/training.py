@@ -94,7 +94,15 @@ def split_train_val(split: dict[str, np.ndarray], val_fraction: float) -> tuple[
 
 
 def batch_loss(model: nn.Module, batch: Split) -> Tensor:
-    """Mean per-step loss of one batch."""
+    """Mean per-step loss of one batch.
+
+    A model with its own objective (generative baselines: minus an ELBO) defines
+    ``training_loss(images, obs_valid, targets) -> scalar Tensor``, which is used instead. Every
+    model is still validated and evaluated on its predictions (``per_step_loss``, the metrics).
+    """
+    own_loss = getattr(model, "training_loss", None)
+    if own_loss is not None:
+        return own_loss(batch["images"], batch.get("obs_valid"), batch["targets"])
     pred = model(batch["images"], batch.get("obs_valid"))
     return metrics.per_step_loss(pred, batch["targets"]).mean()
 

@@ -1,0 +1,180 @@
+"""Kalman Variational Auto-Encoder (Fraccaro et al., NeurIPS 2017; paper.md §5.2), written fresh.
+
+Per-frame VAE q(a_t | x_t) (the RKN's conv encoder) with the RKN's Bernoulli image decoder
+p(x_t | a_t), and a linear-Gaussian state-space model on the pseudo-observations a_t:
+
+    z_t = A_t z_{t-1} + eps, eps ~ N(0, Q);  a_t = C_t z_t + delta, delta ~ N(0, R);
+    (A_t, C_t) = sum_k alpha_t^(k) (A_k, C_k),  alpha_t = softmax(Dense(LSTM(a_{t-1}))).
+
+No actions (B u_t = 0). Q, R and the initial belief N(0, init_cov I) are fixed; A_k (init I) and
+C_k (init N(0, 0.05^2)) are learned. The filter runs in float64 (``baselines.lgssm``).
+
+Training (information set A of §5.2: full, unmasked training sequences, i.e. the clean target
+frames): minus the per-frame ELBO with one sample a ~ q(a | x),
+    recon_weight * log p(x | a) - log q(a | x) + log p(a),
+where log p(a) is the exact Kalman-filter innovation log-likelihood.
+Imputation (test): missing frames get Kalman gain zero and the alpha-LSTM is fed the model's own
+prediction C_t mu_{t|t-1}, never the black frame; frames are decoded from C_t mu_{t|t}
+(``imputation="filter"``, the RKN's information set) or C_t mu_{t|T} ("smooth").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from baselines.lgssm import Gaussian, predict, rts_smooth, update
+from rkn.interface import BernoulliPrediction
+from rkn.metrics import bernoulli_nll
+from rkn.nets import EncoderDecoderConfig, apply_init, build_decoder, build_encoder, check_choice, images_to_batch
+
+IMPUTATIONS = ("filter", "smooth")
+# Floor of the encoder variance (a float32 elup1 can underflow to 0 for very negative inputs).
+VAR_FLOOR = 1e-6
+
+
+@dataclass(frozen=True)
+class KVAEConfig(EncoderDecoderConfig):
+    """KVAE settings (paper.md §5.2 recommended start). Shared encoder/decoder fields as the RKN's.
+
+    Attributes:
+        latent_obs_dim: dim_a, size of the pseudo-observation a_t (2).
+        state_dim: dim_z (4).
+        num_basis: K mixed (A_k, C_k) pairs (3).
+        alpha_units: units of the alpha-LSTM (50).
+        obs_noise: R = obs_noise * I (0.03).
+        trans_noise: Q = trans_noise * I (0.08).
+        init_cov: initial belief covariance init_cov * I (20).
+        recon_weight: weight of log p(x | a) in the training ELBO (0.3; the test metric is plain BCE).
+        alpha_warmup_steps: optimiser steps during which the alpha network gets no gradient
+            (the reference code's ``kf_update_steps``, counted in steps here; 0 = off).
+        imputation: "filter" (decode C_t mu_{t|t}) or "smooth" (C_t mu_{t|T}).
+    """
+
+    latent_obs_dim: int = 2
+    decoder: str = "bernoulli"
+    state_dim: int = 4
+    num_basis: int = 3
+    alpha_units: int = 50
+    obs_noise: float = 0.03
+    trans_noise: float = 0.08
+    init_cov: float = 20.0
+    recon_weight: float = 0.3
+    alpha_warmup_steps: int = 0
+    imputation: str = "filter"
+
+    def __post_init__(self) -> None:
+        """Validate option values (ValueError names the valid values)."""
+        super().__post_init__()
+        check_choice("decoder", self.decoder, ("bernoulli",))
+        check_choice("imputation", self.imputation, IMPUTATIONS)
+        if min(self.obs_noise, self.trans_noise, self.init_cov, self.recon_weight) <= 0:
+            raise ValueError("obs_noise, trans_noise, init_cov and recon_weight must be > 0")
+        if self.state_dim < 1 or self.num_basis < 1 or self.alpha_units < 1 or self.alpha_warmup_steps < 0:
+            raise ValueError("state_dim, num_basis, alpha_units must be >= 1, alpha_warmup_steps >= 0")
+
+
+class KVAE(nn.Module):
+    """KVAE with the RKN encoder/decoder: images (B, T, H, W, C) -> BernoulliPrediction."""
+
+    config: KVAEConfig
+
+    def __init__(self, config: KVAEConfig) -> None:
+        super().__init__()
+        self.config = config
+        obs_dim, state_dim, k = config.latent_obs_dim, config.state_dim, config.num_basis
+        self.encoder = build_encoder(config)
+        self.decoder = build_decoder(config, mean_in=obs_dim, var_in=0)
+        apply_init(self, self.encoder, config.init)
+        self.alpha_lstm = nn.LSTMCell(obs_dim, config.alpha_units)
+        self.alpha_head = nn.Linear(config.alpha_units, k)
+        self.transitions = nn.Parameter(torch.eye(state_dim).repeat(k, 1, 1))        # A_k: (K, n, n)
+        self.emissions = nn.Parameter(0.05 * torch.randn(k, obs_dim, state_dim))   # C_k: (K, d, n)
+        self.register_buffer("train_steps", torch.zeros((), dtype=torch.long), persistent=False)
+
+    def encode(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """q(a | x): mean and variance, each (B, T, d)."""
+        batch, steps = images.shape[:2]
+        dtype = self.encoder.mean_head.weight.dtype
+        mean, var = self.encoder(images_to_batch(images, self.config.input_scale, dtype))
+        return mean.view(batch, steps, -1), var.view(batch, steps, -1) + VAR_FLOOR
+
+    def run_filter(self, obs: Tensor, valid: Tensor) -> tuple[Gaussian, Gaussian, Tensor, Tensor, Tensor]:
+        """Filter the pseudo-observations with alpha from the LSTM (fed a_{t-1} or its prediction).
+
+        Args:
+            obs: a, (B, T, d) float.
+            valid: (B, T) bool.
+
+        Returns:
+            (priors, posteriors) with mean (B, T, n) and cov (B, T, n, n) in float64,
+            transitions A_t (B, T, n, n), emissions C_t (B, T, d, n), log p(a_t | a_<t) (B, T).
+        """
+        cfg = self.config
+        batch, steps, obs_dim = obs.shape
+        f64 = dict(dtype=torch.float64, device=obs.device)
+        q_cov = cfg.trans_noise * torch.eye(cfg.state_dim, **f64)
+        r_cov = cfg.obs_noise * torch.eye(obs_dim, **f64)
+        belief = Gaussian(torch.zeros(batch, cfg.state_dim, **f64),
+                          cfg.init_cov * torch.eye(cfg.state_dim, **f64).expand(batch, -1, -1))
+        hidden = obs.new_zeros(batch, cfg.alpha_units)
+        state = (hidden, hidden)
+        lstm_in = obs.new_zeros(batch, obs_dim)  # a_0 = 0
+        frozen = self.training and int(self.train_steps) < cfg.alpha_warmup_steps
+        out: dict[str, list[Tensor]] = {k: [] for k in ("pm", "pc", "fm", "fc", "a", "c", "ll")}
+        for t in range(steps):
+            with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
+                state = self.alpha_lstm(lstm_in, state)
+                alpha = torch.softmax(self.alpha_head(state[0]), -1).double()   # (B, K)
+            if frozen:
+                state = (state[0].detach(), state[1].detach())
+            trans = torch.einsum("bk,kij->bij", alpha, self.transitions.double())
+            emis = torch.einsum("bk,kij->bij", alpha, self.emissions.double())
+            prior = predict(belief=belief, transition=trans, noise_cov=q_cov)
+            belief, log_lik = update(prior=prior, obs=obs[:, t].double(), obs_matrix=emis,
+                                     noise_cov=r_cov, valid=valid[:, t])
+            predicted = (emis @ prior.mean.unsqueeze(-1)).squeeze(-1).to(obs.dtype)
+            lstm_in = torch.where(valid[:, t, None], obs[:, t], predicted)
+            for key, value in zip(out, (prior.mean, prior.cov, belief.mean, belief.cov, trans, emis, log_lik)):
+                out[key].append(value)
+        s = {k: torch.stack(v, 1) for k, v in out.items()}
+        return Gaussian(s["pm"], s["pc"]), Gaussian(s["fm"], s["fc"]), s["a"], s["c"], s["ll"]
+
+    def forward(self, images: Tensor, obs_valid: Tensor | None = None) -> BernoulliPrediction:
+        """Impute every frame from the encoder means of the observed frames.
+
+        Args:
+            images: (B, T, H, W, C) raw pixels; missing frames' pixels are never used.
+            obs_valid: (B, T) bool or None (all observed).
+
+        Returns:
+            BernoulliPrediction (B, T, H, W, C), decoded from C_t mu_{t|t} or C_t mu_{t|T}.
+        """
+        batch, steps = images.shape[:2]
+        valid = (torch.ones(batch, steps, dtype=torch.bool, device=images.device) if obs_valid is None
+                 else obs_valid.to(torch.bool))
+        mean, _ = self.encode(images)
+        priors, posteriors, trans, emis, _ = self.run_filter(mean, valid)
+        if self.config.imputation == "smooth":
+            posteriors = rts_smooth(filtered=posteriors, priors=priors, transitions=trans)
+        obs_mean = (emis @ posteriors.mean.unsqueeze(-1)).squeeze(-1).to(mean.dtype)   # (B, T, d)
+        probs = self.decoder(obs_mean.reshape(batch * steps, -1))
+        return BernoulliPrediction(probs=probs.reshape(batch, steps, *probs.shape[1:]))
+
+    def training_loss(self, images: Tensor, obs_valid: Tensor | None, targets: Tensor) -> Tensor:
+        """Minus the ELBO per frame on the clean target frames (information set A, §5.2)."""
+        del images, obs_valid  # trained on the full clean sequences
+        if self.training:
+            self.train_steps += 1
+        batch, steps = targets.shape[:2]
+        mean, var = self.encode(targets)
+        sample = mean + var.sqrt() * torch.randn_like(mean)                       # (B, T, d)
+        log_q = torch.distributions.Normal(mean, var.sqrt()).log_prob(sample).sum(-1)
+        valid = torch.ones(batch, steps, dtype=torch.bool, device=targets.device)
+        log_p_a = self.run_filter(sample, valid)[-1].to(mean.dtype)
+        probs = self.decoder(sample.reshape(batch * steps, -1))
+        recon = -bernoulli_nll(BernoulliPrediction(probs.reshape(targets.shape)), targets)
+        elbo = self.config.recon_weight * recon - log_q + log_p_a
+        return -elbo.mean()
