@@ -12,7 +12,10 @@ Every split dict holds:
 - ``"targets"``: float32 ``(N, T, D)`` regression targets, except for ``pendulum_imputation``,
   whose targets are the clean frames as uint8 ``(N, T, H, W, C)`` (BCE divides them by 255);
 - optional ``"obs_valid"``: bool ``(N, T)``, False where the input frame is missing (black);
-- optional ``"noise_factors"``: float32 ``(N, T)``, 1 = clean frame, 0 = pure noise.
+- optional ``"noise_factors"``: float32 ``(N, T)``, 1 = clean frame, 0 = pure noise
+  (``multiple_pendulums``: ``(N, T, 4)``, one factor per image quadrant);
+- optional ``"visibility"``: float32 ``(N, T, 3)`` (``multiple_pendulums``), the noise factor of
+  the quadrant each pendulum is in, 0 where it is hidden (for plots only).
 
 Datasets:
 
@@ -21,6 +24,9 @@ Datasets:
 - ``pendulum_imputation`` (E2): clean images with about 47 % of frames blacked out. TF-master
   (§2.6): each split is ``sample_data_set(N, T, seed=split_seed)``; its mask comes from a fresh
   ``RandomState(split_seed)`` (§2.3).
+- ``multiple_pendulums`` (E3): three pendulums in the R, G, B channels of 24x24x3 images with
+  quadrant-wise noise -> 6 sin/cos targets. Each split re-seeds ONE RandomState with its seed
+  (TF-icml, §2.6) and draws simulation then noise (``datasets.multiple_pendulums``).
 
 Params not given take the defaults; unknown keys or bad values raise ``ValueError``.
 """
@@ -34,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from datasets import multiple_pendulums
 from datasets.noise import NoiseParams, add_image_noise, imputation_mask
 from datasets.pendulum import PendulumParams, PendulumSimulator
 
@@ -86,6 +93,24 @@ def _imputation_splits(params: dict[str, int]) -> Splits:
     return splits
 
 
+def _multiple_pendulum_splits(params: dict[str, int]) -> Splits:
+    """E3: each split re-seeds one RandomState (simulation, then quadrant noise from its stream)."""
+    splits: Splits = {}
+    for split in ("train", "test"):
+        random_state = np.random.RandomState(params[f"{split}_seed"])
+        sample = multiple_pendulums.sample_multiple_pendulums(
+            params[f"num_{split}"], params["seq_len"], random_state)
+        noisy, factors = multiple_pendulums.add_quadrant_noise(sample.images, random_state)
+        quadrants = multiple_pendulums.detect_pendulums(sample.images)
+        splits[split] = {
+            "images": noisy,
+            "targets": sample.targets.astype(np.float32),
+            "noise_factors": factors.astype(np.float32),
+            "visibility": multiple_pendulums.visibility_factors(quadrants, factors).astype(np.float32),
+        }
+    return splits
+
+
 DATASETS: dict[str, DatasetSpec] = {
     "pendulum_filtering": DatasetSpec(
         name="pendulum_filtering",
@@ -104,6 +129,14 @@ DATASETS: dict[str, DatasetSpec] = {
         },
         builder=_imputation_splits,
         description="E2: clean pendulum images with ~47% of frames missing -> all clean frames",
+    ),
+    "multiple_pendulums": DatasetSpec(
+        name="multiple_pendulums",
+        # Sizes unknown in the sources; project default 2000 x 75 / 1000 x 75, seeds 0 / 1 (§2.6).
+        defaults={"num_train": 2000, "num_test": 1000, "seq_len": 75, "train_seed": 0,
+                  "test_seed": 1},
+        builder=_multiple_pendulum_splits,
+        description="E3: three pendulums in 24x24x3 images with quadrant noise -> 6 sin/cos targets",
     ),
 }
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from rkn import claim_rules
 from rkn.experiments import resolve_run
 
 # Our experiment names -> the claim (paper.md §7) they test.
@@ -71,8 +72,12 @@ def _interval(row: dict) -> str:
     return f"{_f(row['mean_diff'])} [{_f(row['ci_lo'])}, {_f(row['ci_hi'])}]"
 
 
-def claim1_verdict(paired: pd.DataFrame, reference: str = "rkn") -> Verdict:
-    """Judge claim 1 from the paired differences (columns of results.paired_differences)."""
+def claim1_verdict(paired: pd.DataFrame, reference: str = "rkn", *,
+                   summary: pd.DataFrame | None = None) -> Verdict:
+    """Judge claim 1 from the paired differences (columns of results.paired_differences).
+
+    ``summary`` (results.summarize) is accepted for a uniform rule signature and not used.
+    """
     baselines = [b for b in dict.fromkeys(paired["baseline"]) if b.startswith(("lstm", "gru"))]
     if not baselines:
         return Verdict("inconclusive", (f"no LSTM/GRU baseline paired with {reference}",))
@@ -97,6 +102,11 @@ def claim1_verdict(paired: pd.DataFrame, reference: str = "rkn") -> Verdict:
 
 
 RULES = {1: (claim1_verdict, RULE_1)}
+# Claims 2 (E8) and 3 (E3): rules, published ids and settings live in rkn/claim_rules.py.
+RULES |= claim_rules.RULES
+REFERENCE_KEYS |= claim_rules.REFERENCE_KEYS
+REFERENCE_IDS |= claim_rules.REFERENCE_IDS
+PAPER_SETTINGS |= claim_rules.PAPER_SETTINGS
 
 
 def _published(reference: dict, experiment: str) -> dict[str, dict]:
@@ -147,7 +157,7 @@ def _claim_section(number: int, config: dict, summaries, paireds, reference: dic
     body = []
     for experiment in present:
         rule = RULES.get(number)
-        verdict = (rule[0](paireds[experiment]) if rule else
+        verdict = (rule[0](paireds[experiment], summary=summaries[experiment]) if rule else
                    Verdict("inconclusive", ("no verdict rule implemented for this claim yet",)))
         body += [f"Experiment `{experiment}`. {_settings(config, experiment)}\n",
                  f"**Verdict: {verdict.verdict}**\n",
