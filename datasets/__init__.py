@@ -15,7 +15,8 @@ Every split dict holds:
 - optional ``"noise_factors"``: float32 ``(N, T)``, 1 = clean frame, 0 = pure noise
   (``multiple_pendulums``: ``(N, T, 4)``, one factor per image quadrant);
 - optional ``"visibility"``: float32 ``(N, T, 3)`` (``multiple_pendulums``), the noise factor of
-  the quadrant each pendulum is in, 0 where it is hidden (for plots only).
+  the quadrant each pendulum is in, 0 where it is hidden (for plots only; see
+  ``datasets.multiple_pendulums.visibility_factors``).
 
 Datasets:
 
@@ -101,12 +102,11 @@ def _multiple_pendulum_splits(params: dict[str, int]) -> Splits:
         sample = multiple_pendulums.sample_multiple_pendulums(
             params[f"num_{split}"], params["seq_len"], random_state)
         noisy, factors = multiple_pendulums.add_quadrant_noise(sample.images, random_state)
-        quadrants = multiple_pendulums.detect_pendulums(sample.images)
         splits[split] = {
             "images": noisy,
             "targets": sample.targets.astype(np.float32),
             "noise_factors": factors.astype(np.float32),
-            "visibility": multiple_pendulums.visibility_factors(quadrants, factors).astype(np.float32),
+            "visibility": multiple_pendulums.visibility_factors(sample.images, factors).astype(np.float32),
         }
     return splits
 

@@ -31,7 +31,8 @@ from datasets.pendulum import PendulumParams, PendulumSimulator, sin_cos_targets
 logger = logging.getLogger(__name__)
 
 __all__ = ["NUM_PENDULUMS", "MultiPendulumSample", "add_quadrant_noise", "detect_pendulums",
-           "overwrite_channels", "render_float", "sample_multiple_pendulums", "visibility_factors"]
+           "overwrite_channels", "quadrant_pixel_counts", "render_float", "sample_multiple_pendulums",
+           "visibility_factors"]
 
 NUM_PENDULUMS = 3
 NUM_QUADRANTS = 4
@@ -186,22 +187,36 @@ def detect_pendulums(images: np.ndarray) -> np.ndarray:
     Returns:
         int64 ``(N, T, 3)`` quadrant index 0..3 or -1.
     """
-    bright = images > DETECT_PIXEL_VALUE
-    counts = np.stack([bright[:, :, rows, cols].sum(axis=(2, 3))
-                       for rows, cols in quadrant_slices(images.shape[2])], axis=-1)  # (N, T, 3, 4)
+    counts = quadrant_pixel_counts(images)  # (N, T, 3, 4)
     quadrant = counts.argmax(axis=-1)
     return np.where(counts.max(axis=-1) >= DETECT_MIN_PIXELS, quadrant, -1)
 
 
-def visibility_factors(quadrants: np.ndarray, factors: np.ndarray) -> np.ndarray:
-    """Per-pendulum visibility: the noise factor of its quadrant (1 clean, 0 pure noise), 0 if hidden.
+def quadrant_pixel_counts(images: np.ndarray) -> np.ndarray:
+    """Pixels > 5 of each channel in each quadrant: clean uint8 ``(N, T, H, W, 3)`` -> ``(N, T, 3, 4)``."""
+    bright = images > DETECT_PIXEL_VALUE
+    return np.stack([bright[:, :, rows, cols].sum(axis=(2, 3))
+                     for rows, cols in quadrant_slices(images.shape[2])], axis=-1)
+
+
+def visibility_factors(images: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """Per-pendulum visibility (1 clean, 0 pure noise or hidden) for plots.
+
+    A pendulum found by :func:`detect_pendulums` gets the noise factor of its quadrant (the
+    authors' plotting rule). One that is not detected (a rod straddling two quadrants, or mostly
+    drawn over by another pendulum; the authors' rule gives it no factor) gets the mean factor of
+    the quadrants weighted by its pixel counts there, and 0 when none of its pixels is left.
 
     Args:
-        quadrants: ``(N, T, 3)`` from :func:`detect_pendulums`.
+        images: clean uint8 ``(N, T, H, W, 3)``.
         factors: ``(N, T, 4)`` quadrant noise factors.
 
     Returns:
         float64 ``(N, T, 3)``.
     """
+    quadrants = detect_pendulums(images)
+    counts = quadrant_pixel_counts(images).astype(np.float64)  # (N, T, 3, 4)
     picked = np.take_along_axis(factors, np.clip(quadrants, 0, None), axis=-1)
-    return np.where(quadrants >= 0, picked, 0.0)
+    total = counts.sum(axis=-1)
+    weighted = (counts * factors[:, :, None, :]).sum(axis=-1) / np.maximum(total, 1.0)
+    return np.where(quadrants >= 0, picked, np.where(total > 0, weighted, 0.0))
