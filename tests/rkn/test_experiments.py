@@ -32,7 +32,8 @@ def test_overlay_merges_mappings_and_replaces_lists(tmp_path: Path) -> None:
     config = load_config([BASE, overlay(tmp_path, {"training": {"epochs": 3},
                                                    "experiments": {"pendulum_filtering": {"seeds": [7]}}})])
     assert config["training"]["epochs"] == 3 and config["training"]["batch_size"] == 50
-    assert run_grid(config) == [("pendulum_filtering", m, 7) for m in config["experiments"]["pendulum_filtering"]["models"]]
+    e1_runs = [run for run in run_grid(config) if run[0] == "pendulum_filtering"]
+    assert e1_runs == [("pendulum_filtering", m, 7) for m in config["experiments"]["pendulum_filtering"]["models"]]
 
 
 @pytest.mark.parametrize(
@@ -69,7 +70,7 @@ def test_resolve_run_names_valid_choices() -> None:
     assert spec.data_dir("results").parent == Path("results/paper/datasets")
     assert spec.data_dir("results").name.startswith("pendulum_filtering-")
     assert spec.training.epochs == 500
-    with pytest.raises(ConfigError, match="valid experiments: \\['pendulum_filtering'\\]"):
+    with pytest.raises(ConfigError, match="valid experiments: \\[.*'pendulum_filtering'.*\\]"):
         resolve_run(config, "pendulum", "rkn", 0)
     with pytest.raises(ConfigError, match="its models"):
         resolve_run(config, "pendulum_filtering", "rkn_uninformed", 0)

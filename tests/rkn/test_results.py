@@ -24,12 +24,17 @@ SHIFT = {"rkn": 1.0, "lstm_small": 0.0, "gru": -0.5}  # log_lik offsets per mode
 
 
 def write_config(tmp_path: Path, seeds=(0, 1, 2)) -> list[Path]:
-    """config.yaml plus an overlay with three models, the given seeds and results under tmp_path."""
+    """config.yaml (its E1 experiment only) plus an overlay with three models, the given seeds and
+    results under tmp_path."""
+    base = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    base["experiments"] = {"pendulum_filtering": base["experiments"]["pendulum_filtering"]}
+    base_path = tmp_path / "config.yaml"
+    base_path.write_text(yaml.safe_dump(base))
     overlay = {"scale": "test", "results_dir": str(tmp_path / "results"),
                "experiments": {"pendulum_filtering": {"models": MODELS, "seeds": list(seeds)}}}
     path = tmp_path / "overlay.yaml"
     path.write_text(yaml.safe_dump(overlay))
-    return [ROOT / "config" / "config.yaml", path]
+    return [base_path, path]
 
 
 def fake_run(run_dir: Path, model: str, seed: int, figures: bool = True) -> None:
