@@ -106,7 +106,8 @@ def _multiple_pendulum_splits(params: dict[str, int]) -> Splits:
             "images": noisy,
             "targets": sample.targets.astype(np.float32),
             "noise_factors": factors.astype(np.float32),
-            "visibility": multiple_pendulums.visibility_factors(sample.images, factors).astype(np.float32),
+            "visibility": multiple_pendulums.visibility_factors(
+                sample.images, factors).astype(np.float32),
         }
     return splits
 
@@ -136,7 +137,7 @@ DATASETS: dict[str, DatasetSpec] = {
         defaults={"num_train": 2000, "num_test": 1000, "seq_len": 75, "train_seed": 0,
                   "test_seed": 1},
         builder=_multiple_pendulum_splits,
-        description="E3: three pendulums in 24x24x3 images with quadrant noise -> 6 sin/cos targets",
+        description="E3: three pendulums, 24x24x3 images, quadrant noise -> 6 sin/cos targets",
     ),
 }
 

@@ -31,8 +31,8 @@ from datasets.pendulum import PendulumParams, PendulumSimulator, sin_cos_targets
 logger = logging.getLogger(__name__)
 
 __all__ = ["NUM_PENDULUMS", "MultiPendulumSample", "add_quadrant_noise", "detect_pendulums",
-           "overwrite_channels", "quadrant_pixel_counts", "render_float", "sample_multiple_pendulums",
-           "visibility_factors"]
+           "overwrite_channels", "quadrant_pixel_counts", "render_float",
+           "sample_multiple_pendulums", "visibility_factors"]
 
 NUM_PENDULUMS = 3
 NUM_QUADRANTS = 4
@@ -171,7 +171,8 @@ def add_quadrant_noise(images: np.ndarray, random_state: np.random.RandomState,
                                                      images.shape[-1])).astype(np.uint8)
         for k, (rows, cols) in enumerate(quadrant_slices(size)):
             f = factors[n, :, k].reshape(seq_len, 1, 1, 1)
-            noisy[n, :, rows, cols] = (f * images[n, :, rows, cols] + (1 - f) * noise[k]).astype(np.uint8)
+            blend = f * images[n, :, rows, cols] + (1 - f) * noise[k]
+            noisy[n, :, rows, cols] = blend.astype(np.uint8)
     return noisy, factors
 
 
@@ -193,7 +194,7 @@ def detect_pendulums(images: np.ndarray) -> np.ndarray:
 
 
 def quadrant_pixel_counts(images: np.ndarray) -> np.ndarray:
-    """Pixels > 5 of each channel in each quadrant: clean uint8 ``(N, T, H, W, 3)`` -> ``(N, T, 3, 4)``."""
+    """Pixels > 5 per channel and quadrant: clean uint8 ``(N, T, H, W, 3)`` -> ``(N, T, 3, 4)``."""
     bright = images > DETECT_PIXEL_VALUE
     return np.stack([bright[:, :, rows, cols].sum(axis=(2, 3))
                      for rows, cols in quadrant_slices(images.shape[2])], axis=-1)

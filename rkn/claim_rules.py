@@ -1,8 +1,9 @@
 """Verdict rules of claim 2 (ablations, E8) and claim 3 (multiple pendulums, E3); see rkn/claims.py.
 
-Each rule reads the paired (same seed) differences ``rkn − model`` of ``rkn.results.paired_differences``
-and the per-model summary of ``rkn.results.summarize``, and returns a ``rkn.claims.Verdict``. The
-rule texts (RULE_2, RULE_3) are printed in claims.md next to each verdict.
+Each rule reads the paired (same seed) differences ``rkn − model``
+(``rkn.results.paired_differences``) and the per-model summary (``rkn.results.summarize``) and
+returns a ``rkn.claims.Verdict``. The rule texts (RULE_2, RULE_3) are printed in claims.md next
+to each verdict.
 """
 
 from __future__ import annotations
@@ -34,13 +35,14 @@ CALIBRATION_TOLERANCE = 0.08
 
 RULE_2 = (
     f"For each exact variant ({', '.join(f'`{m}`: {d}' for m, d in EXACT_VARIANTS.items())}) take "
-    f"the paired differences rkn − variant of the log-likelihood and their bootstrap 95% interval "
-    f"of the mean. **Reproduced** if for both variants the interval's lower end is above "
+    f"the paired differences rkn − variant of the log-likelihood and their bootstrap 95% "
+    f"interval of the mean. **Reproduced** if for both variants the interval's lower end is above "
     f"−{NONINFERIORITY_MARGIN} (the approximation costs less than {NONINFERIORITY_MARGIN} nats "
     f"per step, about one seed-std of the ICLR rows; being better is allowed). **Not reproduced** "
-    f"if for some variant the whole interval lies below −{NONINFERIORITY_MARGIN}. **Inconclusive** "
-    f"otherwise, when a variant is missing, and whenever fewer than {MIN_SEEDS} seeds are "
-    f"paired. The bandwidth and basis-count sweeps are listed as context only.")
+    f"if for some variant the whole interval lies below −{NONINFERIORITY_MARGIN}. "
+    f"**Inconclusive** otherwise, when a variant is missing, and whenever fewer than "
+    f"{MIN_SEEDS} seeds are paired. The bandwidth and basis-count sweeps are listed as context "
+    f"only.")
 RULE_3 = (
     f"(a) Log-likelihood: for every LSTM/GRU baseline the bootstrap 95% interval of the paired "
     f"differences rkn − baseline lies above 0. (b) Calibration: the calibration gap "
@@ -70,8 +72,8 @@ def claim2_verdict(paired: pd.DataFrame, *, summary: pd.DataFrame | None = None)
         n_pairs.append(ll["n_pairs"])
         costs_little.append(ll["ci_lo"] > -NONINFERIORITY_MARGIN)
         costs_much.append(ll["ci_hi"] < -NONINFERIORITY_MARGIN)
-        reasons.append(f"{variant} ({what}): ΔLL rkn − {variant} {claims._interval(ll)} vs margin "
-                       f"−{NONINFERIORITY_MARGIN} ({ll['n_pairs']} seeds)")
+        reasons.append(f"{variant} ({what}): ΔLL rkn − {variant} {claims._interval(ll)} vs "
+                       f"margin −{NONINFERIORITY_MARGIN} ({ll['n_pairs']} seeds)")
     context = [b for b in dict.fromkeys(paired["baseline"]) if b not in EXACT_VARIANTS]
     for variant in context:
         ll = rows.get((variant, "log_lik"))
@@ -80,7 +82,8 @@ def claim2_verdict(paired: pd.DataFrame, *, summary: pd.DataFrame | None = None)
     if min(n_pairs) < MIN_SEEDS:
         return claims.Verdict("inconclusive", (f"only {min(n_pairs)} paired seeds (< {MIN_SEEDS})",
                                                *reasons))
-    verdict = "not reproduced" if any(costs_much) else "reproduced" if all(costs_little) else "inconclusive"
+    verdict = ("not reproduced" if any(costs_much) else
+               "reproduced" if all(costs_little) else "inconclusive")
     return claims.Verdict(verdict, tuple(reasons))
 
 
@@ -122,12 +125,14 @@ def claim3_verdict(paired: pd.DataFrame, *, summary: pd.DataFrame | None = None,
         return claims.Verdict("inconclusive", ("no coverage metrics for the RKN", *reasons))
     if any(worse) or rkn_gap > 2 * CALIBRATION_TOLERANCE:
         return claims.Verdict("not reproduced", tuple(reasons))
-    return claims.Verdict("reproduced" if all(better) and calibrated else "inconclusive", tuple(reasons))
+    verdict = "reproduced" if all(better) and calibrated else "inconclusive"
+    return claims.Verdict(verdict, tuple(reasons))
 
 
 RULES = {2: (claim2_verdict, RULE_2), 3: (claim3_verdict, RULE_3)}
 # Published rows (config/reference_numbers.yaml) and settings of the experiments judged here.
-REFERENCE_KEYS = {"multiple_pendulums": "E3_multiple_pendulums", "ablations": "E1_pendulum_filtering"}
+REFERENCE_KEYS = {"multiple_pendulums": "E3_multiple_pendulums",
+                  "ablations": "E1_pendulum_filtering"}
 REFERENCE_IDS = {
     "multiple_pendulums": {"rkn": "rkn_m45_b3_k15", "lstm": "lstm_m50", "lstm_small": "lstm_m12",
                            "gru": "gru_m50", "gru_small": "gru_m12"},
@@ -135,9 +140,9 @@ REFERENCE_IDS = {
     "ablations": {"rkn": "rkn_m15_b3_k15", "rkn_full_cov": "rkn_m15_b3_k15_fc"},
 }
 PAPER_SETTINGS = {
-    "multiple_pendulums": "sizes and epochs unknown (TF-icml run script: 50 / 500 sequences of 150); "
-                          "project default 2000 train / 1000 test sequences of 75 steps, batch 50 "
-                          "(paper.md §2.6, §4 E3)",
+    "multiple_pendulums": "sizes and epochs unknown (TF-icml run script: 50 / 500 sequences "
+                          "of 150); project default 2000 train / 1000 test sequences of 75 "
+                          "steps, batch 50 (paper.md §2.6, §4 E3)",
     "ablations": "inside E1: 2000 train / 1000 test sequences of 75 steps, 500 epochs, batch 50 "
                  "(paper.md §4 E1, E8)",
 }

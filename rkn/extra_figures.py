@@ -34,7 +34,8 @@ def _normal_density(x: np.ndarray) -> np.ndarray:
     return np.exp(-x**2 / 2) / np.sqrt(2 * np.pi)
 
 
-def error_histograms_figure(run_dirs: dict[tuple[str, int], Path], models: list[str], title: str) -> bytes:
+def error_histograms_figure(run_dirs: dict[tuple[str, int], Path], models: list[str],
+                            title: str) -> bytes:
     """Normalised-error density of RKN and LSTM side by side (mean over seeds) against N(0, 1)."""
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
@@ -63,7 +64,7 @@ def error_histograms_figure(run_dirs: dict[tuple[str, int], Path], models: list[
 
 def visibility_example_figure(examples: dict[str, dict[str, np.ndarray]], visibility: np.ndarray,
                               title: str) -> bytes:
-    """Test sequence 0: sin of each pendulum's angle, prediction ±2σ, grey where it is not visible.
+    """Test sequence 0: sin of each pendulum's angle, prediction ±2σ, grey where not visible.
 
     Args:
         examples: model -> examples.npz arrays (mean, var, targets: (S, T, 6)).
@@ -74,8 +75,9 @@ def visibility_example_figure(examples: dict[str, dict[str, np.ndarray]], visibi
     from rkn.report_figures import _png  # noqa: PLC0415
 
     shown = [m for m in E3_COMPARED if m in examples and "mean" in examples[m]]
-    fig, axes = plt.subplots(N_PENDULUMS, max(len(shown), 1), figsize=(4.5 * max(len(shown), 1), 6.4),
-                             squeeze=False, sharex=True, sharey=True)
+    cols = max(len(shown), 1)
+    fig, axes = plt.subplots(N_PENDULUMS, cols, figsize=(4.5 * cols, 6.4), squeeze=False,
+                             sharex=True, sharey=True)
     steps = np.arange(visibility.shape[0])
     for col, model in enumerate(shown):
         ex = examples[model]
@@ -122,9 +124,12 @@ def sweeps_figure(runs: pd.DataFrame, run_dirs: dict[tuple[str, int], Path], tit
     frame = _ablation_frame(runs, run_dirs)
     factorized = frame[frame["model"] != FULL_COV]
     ref = factorized[factorized["model"] == REFERENCE]
-    ref_b, ref_k = (int(ref["bandwidth"].iloc[0]), int(ref["num_basis"].iloc[0])) if len(ref) else (3, 15)
-    sweeps = [("bandwidth", f"bandwidth b (K = {ref_k})", factorized[factorized["num_basis"] == ref_k]),
-              ("num_basis", f"basis matrices K (b = {ref_b})", factorized[factorized["bandwidth"] == ref_b])]
+    ref_b, ref_k = ((int(ref["bandwidth"].iloc[0]), int(ref["num_basis"].iloc[0])) if len(ref)
+                    else (3, 15))
+    sweeps = [("bandwidth", f"bandwidth b (K = {ref_k})",
+               factorized[factorized["num_basis"] == ref_k]),
+              ("num_basis", f"basis matrices K (b = {ref_b})",
+               factorized[factorized["bandwidth"] == ref_b])]
     metrics = [m for m in ("log_lik", "rmse") if m in frame]
     full = frame[frame["model"] == FULL_COV]
     fig, axes = plt.subplots(len(metrics), 2, figsize=(9, 3.3 * len(metrics)), squeeze=False)
@@ -136,7 +141,8 @@ def sweeps_figure(runs: pd.DataFrame, run_dirs: dict[tuple[str, int], Path], tit
                           markers="D", capsize=0.1, ax=ax, label="factorized (mean, 95% CI)")
             if len(full):
                 lo, hi = bootstrap_ci(full[metric].to_numpy())
-                ax.axhline(full[metric].mean(), color="C3", ls="--", label="full covariance (b, K of rkn)")
+                ax.axhline(full[metric].mean(), color="C3", ls="--",
+                           label="full covariance (b, K of rkn)")
                 if np.isfinite(lo):
                     ax.axhspan(lo, hi, color="C3", alpha=0.15)
             ax.set(xlabel=label, ylabel=metric)
@@ -163,7 +169,8 @@ def _test_visibility(config: dict, results_dir: str | Path, experiment: str) -> 
 
     dataset = config["experiments"][experiment]["dataset"]
     spec = config["datasets"][dataset]
-    folder = dataset_dir(results_dir, config["scale"], dataset, spec["generator"], spec.get("params", {}))
+    folder = dataset_dir(results_dir, config["scale"], dataset, spec["generator"],
+                         spec.get("params", {}))
     split = load_split(folder, "test")
     if "visibility" not in split:
         raise ValueError(f"{folder}/test.npz has no 'visibility' array; the figure needs the "
@@ -175,9 +182,10 @@ def extra_figures(config: dict, results_dir: str | Path, experiment: str, runs: 
                   run_dirs: dict[tuple[str, int], Path], models: list[str]) -> dict[str, bytes]:
     """{name: PNG bytes} of the experiment's extra figures (see EXTRA_FIGURES)."""
     if experiment == "multiple_pendulums":
+        visibility = _test_visibility(config, results_dir, experiment)
         return {"error_histograms": error_histograms_figure(run_dirs, models, experiment),
                 "visibility_example": visibility_example_figure(
-                    _load_examples(run_dirs), _test_visibility(config, results_dir, experiment), experiment)}
+                    _load_examples(run_dirs), visibility, experiment)}
     if experiment == "ablations":
         return {"sweeps": sweeps_figure(runs, run_dirs, experiment)}
     return {}

@@ -17,7 +17,8 @@ from torch import Tensor
 
 from rkn.cell import RKNCell
 from rkn.kalman import FactorizedCov
-from rkn.kalman_full import FullBelief, block_diagonals, masked_update_full, predict_full, update_full
+from rkn.kalman_full import (FullBelief, block_diagonals, masked_update_full, predict_full,
+                             update_full)
 from rkn.model import RKN, RKNConfig
 
 
@@ -44,11 +45,13 @@ class FullCovCell(RKNCell):
             raise ValueError(f"expected (B, T, {self.latent_obs_dim}) inputs, got "
                              f"{tuple(obs_mean.shape)} and {tuple(obs_var.shape)}")
         if obs_valid is not None and obs_valid.shape != (batch, steps):
-            raise ValueError(f"obs_valid must be (B, T) = {(batch, steps)}, got {tuple(obs_valid.shape)}")
+            raise ValueError(f"obs_valid must be (B, T) = {(batch, steps)}, "
+                             f"got {tuple(obs_valid.shape)}")
         flat_basis = self.transition.masked_basis()
         noise = self.transition.noise()
         init = self.initial_belief(batch, obs_mean)
-        belief = FullBelief(init.mean, torch.diag_embed(torch.cat([init.cov.upper, init.cov.lower], -1)))
+        init_cov = torch.diag_embed(torch.cat([init.cov.upper, init.cov.lower], -1))  # (B, 2m, 2m)
+        belief = FullBelief(init.mean, init_cov)
         means, covs = [], []
         for t in range(steps):
             if self.step_order == "predict_update":
@@ -56,8 +59,8 @@ class FullCovCell(RKNCell):
             if obs_valid is None:
                 belief = update_full(prior=belief, obs_mean=obs_mean[:, t], obs_var=obs_var[:, t])
             else:
-                belief = masked_update_full(prior=belief, obs_mean=obs_mean[:, t], obs_var=obs_var[:, t],
-                                            obs_valid=obs_valid[:, t])
+                belief = masked_update_full(prior=belief, obs_mean=obs_mean[:, t],
+                                            obs_var=obs_var[:, t], obs_valid=obs_valid[:, t])
             means.append(belief.mean)
             covs.append(belief.cov)
             if self.step_order == "update_predict" and t + 1 < steps:
@@ -66,12 +69,12 @@ class FullCovCell(RKNCell):
 
     def _predict(self, belief: FullBelief, flat_basis: Tensor, noise: Tensor) -> FullBelief:
         """Prediction with A_t from the previous posterior mean (the RKN's transition)."""
-        return predict_full(posterior=belief, transition=self.transition.matrix(belief.mean, flat_basis),
-                            transition_noise=noise)
+        transition = self.transition.matrix(belief.mean, flat_basis)  # (B, 2m, 2m)
+        return predict_full(posterior=belief, transition=transition, transition_noise=noise)
 
     def forward(self, obs_mean: Tensor, obs_var: Tensor,
                 obs_valid: Tensor | None = None) -> tuple[Tensor, FactorizedCov]:
-        """Posterior means (B, T, 2m) and the block diagonals (upper, lower, side), each (B, T, m)."""
+        """Posterior means (B, T, 2m) and block diagonals (upper, lower, side), each (B, T, m)."""
         means, covs = self.filter_full(obs_mean, obs_var, obs_valid)
         return means, block_diagonals(covs)
 

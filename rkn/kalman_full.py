@@ -18,7 +18,7 @@ from rkn.kalman import FactorizedCov
 
 
 class FullBelief(NamedTuple):
-    """Gaussian belief: mean (B, 2m) and full covariance (B, 2m, 2m), symmetric positive definite."""
+    """Gaussian belief: mean (B, 2m) and full covariance (B, 2m, 2m), SPD."""
 
     mean: Tensor
     cov: Tensor
@@ -29,7 +29,8 @@ def _symmetric(cov: Tensor) -> Tensor:
     return 0.5 * (cov + cov.transpose(-1, -2))
 
 
-def predict_full(*, posterior: FullBelief, transition: Tensor, transition_noise: Tensor) -> FullBelief:
+def predict_full(*, posterior: FullBelief, transition: Tensor,
+                 transition_noise: Tensor) -> FullBelief:
     """Prediction through A: mean^- = A mean^+, Sigma^- = A Sigma^+ A^T + diag(Q).
 
     Args:
@@ -89,11 +90,12 @@ def masked_update_full(*, prior: FullBelief, obs_mean: Tensor, obs_var: Tensor,
 
 
 def block_diagonals(cov: Tensor) -> FactorizedCov:
-    """Diagonals of the blocks of a (..., 2m, 2m) covariance: upper, lower and side = Sigma_{i+m, i}.
+    """Diagonals of the blocks of a (..., 2m, 2m) covariance: upper, lower, side = Sigma_{i+m, i}.
 
     The same three m-vectors the factorized RKN keeps, so its variance decoder can be reused.
     """
     latent_obs_dim = cov.shape[-1] // 2
     diag = torch.diagonal(cov, dim1=-2, dim2=-1)
     side = torch.diagonal(cov[..., latent_obs_dim:, :latent_obs_dim], dim1=-2, dim2=-1)
-    return FactorizedCov(upper=diag[..., :latent_obs_dim], lower=diag[..., latent_obs_dim:], side=side)
+    return FactorizedCov(upper=diag[..., :latent_obs_dim], lower=diag[..., latent_obs_dim:],
+                         side=side)

@@ -44,9 +44,11 @@ MODELS: dict[str, ModelSpec] = {
     "gru_small": ModelSpec(GRUBaseline, GRUConfig, {"latent_obs_dim": 8}),  # E1 matched
     # E8 ablations of the E1 RKN: bandwidth b (15 = full blocks), number of bases K, and the full
     # 2m x 2m belief covariance with the exact Kalman update (rkn/full_cov.py).
-    **{f"rkn_b{b}": ModelSpec(RKN, RKNConfig, {"latent_obs_dim": 15, "num_basis": 15, "bandwidth": b})
+    **{f"rkn_b{b}": ModelSpec(RKN, RKNConfig,
+                              {"latent_obs_dim": 15, "num_basis": 15, "bandwidth": b})
        for b in (0, 1, 5, 15)},
-    **{f"rkn_k{k}": ModelSpec(RKN, RKNConfig, {"latent_obs_dim": 15, "num_basis": k, "bandwidth": 3})
+    **{f"rkn_k{k}": ModelSpec(RKN, RKNConfig,
+                              {"latent_obs_dim": 15, "num_basis": k, "bandwidth": 3})
        for k in (1, 3)},
     "rkn_full_cov": ModelSpec(
         FullCovRKN, RKNConfig, {"latent_obs_dim": 15, "num_basis": 15, "bandwidth": 3}),

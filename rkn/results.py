@@ -219,7 +219,8 @@ def expected_outputs(config: dict) -> list[str]:
 def build_report(config: dict, results_dir: str | Path, reference: dict,
                  figures: bool = True) -> dict[str, bytes]:
     """Every report file as {relative path: bytes}; raises MissingRunsError before any work."""
-    from rkn import claims, extra_figures, report_figures  # noqa: PLC0415 (matplotlib only when reporting)
+    # matplotlib is imported only when reporting
+    from rkn import claims, extra_figures, report_figures  # noqa: PLC0415
 
     runs = collect_runs(config, results_dir)
     outputs: dict[str, bytes] = {}

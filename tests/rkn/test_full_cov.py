@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from rkn.full_cov import FullCovCell
-from rkn.kalman_full import FullBelief, block_diagonals, masked_update_full, predict_full, update_full
+from rkn.kalman_full import (FullBelief, block_diagonals, masked_update_full, predict_full,
+                             update_full)
 from rkn.registry import build_model
 from rkn.transition import LocallyLinearTransition
 from tests.reference.kalman_numpy import kf_predict, kf_update
@@ -35,8 +36,9 @@ def test_update_equals_dense_kalman_update() -> None:
         covs.append(random_spd(rng, 2 * M))
         ws.append(rng.normal(size=M))
         rs.append(rng.uniform(0.1, 2.0, size=M))
-    post = update_full(prior=FullBelief(torch.tensor(np.stack(means)), torch.tensor(np.stack(covs))),
-                       obs_mean=torch.tensor(np.stack(ws)), obs_var=torch.tensor(np.stack(rs)))
+    prior = FullBelief(torch.tensor(np.stack(means)), torch.tensor(np.stack(covs)))
+    post = update_full(prior=prior, obs_mean=torch.tensor(np.stack(ws)),
+                       obs_var=torch.tensor(np.stack(rs)))
     for b in range(3):
         want_mean, want_cov = kf_update(means[b], covs[b], ws[b], obs_model(), np.diag(rs[b]))
         np.testing.assert_allclose(post.mean[b].numpy(), want_mean, atol=1e-12, rtol=0)
@@ -87,7 +89,8 @@ def test_masked_update_keeps_prior_exactly() -> None:
     prior = FullBelief(torch.tensor(rng.normal(size=(2, 2 * M))),
                        torch.tensor(np.stack([random_spd(rng, 2 * M) for _ in range(2)])))
     w, r = torch.tensor(rng.normal(size=(2, M))), torch.ones(2, M, dtype=torch.float64)
-    post = masked_update_full(prior=prior, obs_mean=w, obs_var=r, obs_valid=torch.tensor([True, False]))
+    valid = torch.tensor([True, False])
+    post = masked_update_full(prior=prior, obs_mean=w, obs_var=r, obs_valid=valid)
     assert torch.equal(post.mean[1], prior.mean[1]) and torch.equal(post.cov[1], prior.cov[1])
     assert not torch.equal(post.cov[0], prior.cov[0])
 
