@@ -194,7 +194,7 @@ def test_smoke_pipeline_end_to_end(tmp_path: Path) -> None:
     rows = summary(snakemake(tmp_path, "--summary", configs=[BASE, SMOKE, edit]))
     pending = {(row["rule"], row["output_file"]) for row in rows if row["plan"] == "update pending"}
     edited = load_config([BASE, SMOKE, edit])
-    lstm_runs = {p for p in expected_metrics(edited) if "/lstm/" in p}
+    lstm_runs = {p for p in expected_metrics(edited) if "/pendulum_filtering/lstm/" in p}
     assert {path for rule, path in pending if rule == "train" and path.endswith("/metrics.json")} == lstm_runs
     assert {rule for rule, _ in pending} == {"train", "aggregate"}
 
@@ -203,5 +203,8 @@ def test_smoke_pipeline_end_to_end(tmp_path: Path) -> None:
     pending = {(row["rule"], row["output_file"]) for row in rows if row["plan"] == "update pending"}
     new_data = config_dataset_dir(load_config([BASE, SMOKE, data_edit]), "pendulum_filtering")
     assert ("simulate", f"{new_data}/meta.json") in pending
+    data_edited = load_config([BASE, SMOKE, data_edit])
+    on_this_data = {f"/runs/{name}/" for name, spec in data_edited["experiments"].items()
+                    if spec["dataset"] == "pendulum_filtering"}  # other experiments keep their runs
     assert {path for rule, path in pending if rule == "train" and path.endswith("/metrics.json")} == \
-        expected_metrics(load_config([BASE, SMOKE, data_edit]))
+        {path for path in expected_metrics(data_edited) if any(part in path for part in on_this_data)}
