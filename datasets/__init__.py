@@ -12,7 +12,11 @@ Every split dict holds:
 - ``"targets"``: float32 ``(N, T, D)`` regression targets, except for ``pendulum_imputation``,
   whose targets are the clean frames as uint8 ``(N, T, H, W, C)`` (BCE divides them by 255);
 - optional ``"obs_valid"``: bool ``(N, T)``, False where the input frame is missing (black);
-- optional ``"noise_factors"``: float32 ``(N, T)``, 1 = clean frame, 0 = pure noise.
+- optional ``"noise_factors"``: float32 ``(N, T)``, 1 = clean frame, 0 = pure noise
+  (``multiple_pendulums``: ``(N, T, 4)``, one factor per image quadrant);
+- optional ``"visibility"``: float32 ``(N, T, 3)`` (``multiple_pendulums``), the noise factor of
+  the quadrant each pendulum is in, 0 where it is hidden (for plots only; see
+  ``datasets.multiple_pendulums.visibility_factors``).
 
 Datasets:
 
@@ -26,6 +30,9 @@ Datasets:
   ``accumulated_angles`` = 1 draws the physical picture instead of the authors' convention.
 - ``quad_link_imputation`` (E5): clean quad-link images, masks from fresh
   ``RandomState(train_mask_seed)`` / ``RandomState(test_mask_seed)`` (TF-master 42 / 421).
+- ``multiple_pendulums`` (E3): three pendulums in the R, G, B channels of 24x24x3 images with
+  quadrant-wise noise -> 6 sin/cos targets. Each split re-seeds ONE RandomState with its seed
+  (TF-icml, §2.6) and draws simulation then noise (``datasets.multiple_pendulums``).
 
 Params not given take the defaults; unknown keys or bad values raise ``ValueError``.
 """
@@ -39,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from datasets import multiple_pendulums
 from datasets.noise import NoiseParams, add_image_noise, imputation_mask
 from datasets.pendulum import PendulumParams, PendulumSimulator
 from datasets.quad_link import QuadLinkParams, simulate_splits
@@ -115,6 +123,24 @@ def _quad_link_imputation_splits(params: dict[str, int]) -> Splits:
     return splits
 
 
+def _multiple_pendulum_splits(params: dict[str, int]) -> Splits:
+    """E3: each split re-seeds one RandomState (simulation, then quadrant noise from its stream)."""
+    splits: Splits = {}
+    for split in ("train", "test"):
+        random_state = np.random.RandomState(params[f"{split}_seed"])
+        sample = multiple_pendulums.sample_multiple_pendulums(
+            params[f"num_{split}"], params["seq_len"], random_state)
+        noisy, factors = multiple_pendulums.add_quadrant_noise(sample.images, random_state)
+        splits[split] = {
+            "images": noisy,
+            "targets": sample.targets.astype(np.float32),
+            "noise_factors": factors.astype(np.float32),
+            "visibility": multiple_pendulums.visibility_factors(
+                sample.images, factors).astype(np.float32),
+        }
+    return splits
+
+
 _QUAD_LINK_DEFAULTS = {"num_train": 4000, "num_test": 1000, "seq_len": 150, "seed": 42,
                        "accumulated_angles": 0}
 
@@ -155,6 +181,14 @@ DATASETS: dict[str, DatasetSpec] = {
                   "train_mask_seed": 42, "test_mask_seed": 421, "accumulated_angles": 0},
         builder=_quad_link_imputation_splits,
         description="E5: clean quad-link images with ~47% of frames missing -> all clean frames",
+    ),
+    "multiple_pendulums": DatasetSpec(
+        name="multiple_pendulums",
+        # Sizes unknown in the sources; project default 2000 x 75 / 1000 x 75, seeds 0 / 1 (§2.6).
+        defaults={"num_train": 2000, "num_test": 1000, "seq_len": 75, "train_seed": 0,
+                  "test_seed": 1},
+        builder=_multiple_pendulum_splits,
+        description="E3: three pendulums, 24x24x3 images, quadrant noise -> 6 sin/cos targets",
     ),
 }
 

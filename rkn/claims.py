@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from rkn import claim_rules
 from rkn.claims_imputation import RULE_4, bce_numbers_table, claim4_verdict
 from rkn.claims_quad_link import RULE_5, claim5_verdict
 from rkn.experiments import resolve_run
@@ -84,8 +85,12 @@ def _interval(row: dict) -> str:
     return f"{_f(row['mean_diff'])} [{_f(row['ci_lo'])}, {_f(row['ci_hi'])}]"
 
 
-def claim1_verdict(paired: pd.DataFrame, reference: str = "rkn") -> Verdict:
-    """Judge claim 1 from the paired differences (columns of results.paired_differences)."""
+def claim1_verdict(paired: pd.DataFrame, reference: str = "rkn", *,
+                   summary: pd.DataFrame | None = None) -> Verdict:
+    """Judge claim 1 from the paired differences (columns of results.paired_differences).
+
+    ``summary`` (results.summarize) is accepted for a uniform rule signature and not used.
+    """
     baselines = [b for b in dict.fromkeys(paired["baseline"]) if b.startswith(("lstm", "gru"))]
     if not baselines:
         return Verdict("inconclusive", (f"no LSTM/GRU baseline paired with {reference}",))
@@ -109,8 +114,15 @@ def claim1_verdict(paired: pd.DataFrame, reference: str = "rkn") -> Verdict:
     return Verdict(verdict, tuple(reasons))
 
 
-RULES = {1: (claim1_verdict, RULE_1), 4: (claim4_verdict, RULE_4),
-         5: (lambda paired: Verdict(*claim5_verdict(paired)), RULE_5)}
+# Every rule is called as rule(paired, summary=summary); rules 4 and 5 ignore the summary.
+RULES = {1: (claim1_verdict, RULE_1),
+         4: (lambda paired, summary=None: claim4_verdict(paired), RULE_4),
+         5: (lambda paired, summary=None: Verdict(*claim5_verdict(paired)), RULE_5)}
+# Claims 2 (E8) and 3 (E3): rules, published ids and settings live in rkn/claim_rules.py.
+RULES |= claim_rules.RULES
+REFERENCE_KEYS |= claim_rules.REFERENCE_KEYS
+REFERENCE_IDS |= claim_rules.REFERENCE_IDS
+PAPER_SETTINGS |= claim_rules.PAPER_SETTINGS
 # Claims whose numbers are not LL/RMSE bring their own table.
 NUMBER_TABLES = {4: bce_numbers_table}
 
@@ -166,7 +178,7 @@ def _claim_section(number: int, config: dict, summaries, paireds, reference: dic
     body = []
     for experiment in present:
         rule = RULES.get(number)
-        verdict = (rule[0](paireds[experiment]) if rule else
+        verdict = (rule[0](paireds[experiment], summary=summaries[experiment]) if rule else
                    Verdict("inconclusive", ("no verdict rule implemented for this claim yet",)))
         body += [f"Experiment `{experiment}`. {_settings(config, experiment)}\n",
                  f"**Verdict: {verdict.verdict}**\n",

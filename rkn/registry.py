@@ -21,6 +21,7 @@ from baselines.gru import GRUBaseline, GRUConfig
 from baselines.kvae import KVAE, KVAEConfig
 from baselines.lstm import LSTMBaseline, LSTMConfig
 from baselines.reference import ReferenceConfig, ReferencePredictor
+from rkn.full_cov import FullCovRKN
 from rkn.model import RKN, RKNConfig
 
 
@@ -59,6 +60,16 @@ MODELS: dict[str, ModelSpec] = {
     # model_overrides like for every other model of E4/E5.
     "lstm_m100": ModelSpec(LSTMBaseline, LSTMConfig, {"latent_obs_dim": 100}),
     "gru_m100": ModelSpec(GRUBaseline, GRUConfig, {"latent_obs_dim": 100}),
+    # E8 ablations of the E1 RKN: bandwidth b (15 = full blocks), number of bases K, and the full
+    # 2m x 2m belief covariance with the exact Kalman update (rkn/full_cov.py).
+    **{f"rkn_b{b}": ModelSpec(RKN, RKNConfig,
+                              {"latent_obs_dim": 15, "num_basis": 15, "bandwidth": b})
+       for b in (0, 1, 5, 15)},
+    **{f"rkn_k{k}": ModelSpec(RKN, RKNConfig,
+                              {"latent_obs_dim": 15, "num_basis": k, "bandwidth": 3})
+       for k in (1, 3)},
+    "rkn_full_cov": ModelSpec(
+        FullCovRKN, RKNConfig, {"latent_obs_dim": 15, "num_basis": 15, "bandwidth": 3}),
 }
 
 

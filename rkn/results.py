@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from rkn.experiments import resolve_run, run_grid
+from rkn.extra_figures import extra_figure_names
 from rkn.io import atomic_write
 
 log = logging.getLogger(__name__)
@@ -211,13 +212,15 @@ def expected_outputs(config: dict) -> list[str]:
     for experiment in config["experiments"]:
         paths += [f"tables/{experiment}{s}" for s in (".csv", ".md", "_paired.csv")]
         paths += [f"figures/{experiment}_{name}.png" for name in FIGURES]
+        paths += [f"figures/{experiment}_{name}.png" for name in extra_figure_names(experiment)]
     return paths
 
 
 def build_report(config: dict, results_dir: str | Path, reference: dict,
                  figures: bool = True) -> dict[str, bytes]:
     """Every report file as {relative path: bytes}; raises MissingRunsError before any work."""
-    from rkn import claims, report_figures  # noqa: PLC0415 (matplotlib only when reporting)
+    # matplotlib is imported only when reporting
+    from rkn import claims, extra_figures, report_figures  # noqa: PLC0415
 
     runs = collect_runs(config, results_dir)
     outputs: dict[str, bytes] = {}
@@ -234,6 +237,7 @@ def build_report(config: dict, results_dir: str | Path, reference: dict,
         if figures:
             dirs = {(m, s): d for (e, m, s), d in runs.run_dirs.items() if e == experiment}
             pngs = report_figures.experiment_figures(experiment, sub, dirs, models)
+            pngs |= extra_figures.extra_figures(config, results_dir, experiment, sub, dirs, models)
             outputs |= {f"figures/{experiment}_{name}.png": png for name, png in pngs.items()}
     outputs["metrics.json"] = (json.dumps(flat_metrics(summaries), indent=2, sort_keys=True)
                                + "\n").encode()

@@ -70,7 +70,7 @@ def test_resolve_run_names_valid_choices() -> None:
     assert spec.data_dir("results").parent == Path("results/paper/datasets")
     assert spec.data_dir("results").name.startswith("pendulum_filtering-")
     assert spec.training.epochs == 500
-    with pytest.raises(ConfigError, match="valid experiments: \\[.*'pendulum_filtering'"):
+    with pytest.raises(ConfigError, match="valid experiments: \\[.*'pendulum_filtering'.*\\]"):
         resolve_run(config, "pendulum", "rkn", 0)
     with pytest.raises(ConfigError, match="its models"):
         resolve_run(config, "pendulum_filtering", "rkn_uninformed", 0)

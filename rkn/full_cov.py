@@ -1,0 +1,94 @@
+"""RKN with a full 2m x 2m belief covariance and the exact Kalman update (ablation E8, "fc").
+
+The factorized RKN (``rkn.model.RKN``) keeps only the diagonals of the four covariance blocks.
+This model keeps the whole covariance (``rkn.kalman_full``) and is otherwise the same network:
+the same ``RKNConfig`` fields, encoder, locally linear transition, initial belief, step order,
+masked update and decoders, built from the same random stream (so a seed gives the same initial
+weights as ``rkn``). The variance decoder receives the diagonals of the upper, lower and
+off-diagonal blocks [upper, lower, side] (the authors' full-covariance cell is lost; what its
+decoder received is unknown, paper.md §4 E8). Cost per step: O(m^3) (matrix products and a
+Cholesky factorisation of the m x m innovation covariance) against O(m^2 b) factorized.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from rkn.cell import RKNCell
+from rkn.kalman import FactorizedCov
+from rkn.kalman_full import (FullBelief, block_diagonals, masked_update_full, predict_full,
+                             update_full)
+from rkn.model import RKN, RKNConfig
+
+
+class FullCovCell(RKNCell):
+    """Kalman filter with a full belief covariance over the RKN's locally linear transition.
+
+    Same constructor and options as ``RKNCell``; the initial belief is its factorized initial
+    belief written as a full matrix (diagonal, side 0).
+    """
+
+    def filter_full(self, obs_mean: Tensor, obs_var: Tensor,
+                    obs_valid: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Filter a batch of latent observation sequences keeping full covariances.
+
+        Args:
+            obs_mean: w_t, (B, T, m). obs_var: (B, T, m), positive.
+            obs_valid: (B, T) bool or None (None: every step is updated).
+
+        Returns:
+            Posterior means (B, T, 2m) and covariances (B, T, 2m, 2m) of every step.
+        """
+        batch, steps, m = obs_mean.shape
+        if m != self.latent_obs_dim or obs_var.shape != obs_mean.shape:
+            raise ValueError(f"expected (B, T, {self.latent_obs_dim}) inputs, got "
+                             f"{tuple(obs_mean.shape)} and {tuple(obs_var.shape)}")
+        if obs_valid is not None and obs_valid.shape != (batch, steps):
+            raise ValueError(f"obs_valid must be (B, T) = {(batch, steps)}, "
+                             f"got {tuple(obs_valid.shape)}")
+        flat_basis = self.transition.masked_basis()
+        noise = self.transition.noise()
+        init = self.initial_belief(batch, obs_mean)
+        init_cov = torch.diag_embed(torch.cat([init.cov.upper, init.cov.lower], -1))  # (B, 2m, 2m)
+        belief = FullBelief(init.mean, init_cov)
+        means, covs = [], []
+        for t in range(steps):
+            if self.step_order == "predict_update":
+                belief = self._predict(belief, flat_basis, noise)
+            if obs_valid is None:
+                belief = update_full(prior=belief, obs_mean=obs_mean[:, t], obs_var=obs_var[:, t])
+            else:
+                belief = masked_update_full(prior=belief, obs_mean=obs_mean[:, t],
+                                            obs_var=obs_var[:, t], obs_valid=obs_valid[:, t])
+            means.append(belief.mean)
+            covs.append(belief.cov)
+            if self.step_order == "update_predict" and t + 1 < steps:
+                belief = self._predict(belief, flat_basis, noise)
+        return torch.stack(means, 1), torch.stack(covs, 1)
+
+    def _predict(self, belief: FullBelief, flat_basis: Tensor, noise: Tensor) -> FullBelief:
+        """Prediction with A_t from the previous posterior mean (the RKN's transition)."""
+        transition = self.transition.matrix(belief.mean, flat_basis)  # (B, 2m, 2m)
+        return predict_full(posterior=belief, transition=transition, transition_noise=noise)
+
+    def forward(self, obs_mean: Tensor, obs_var: Tensor,
+                obs_valid: Tensor | None = None) -> tuple[Tensor, FactorizedCov]:
+        """Posterior means (B, T, 2m) and block diagonals (upper, lower, side), each (B, T, m)."""
+        means, covs = self.filter_full(obs_mean, obs_var, obs_valid)
+        return means, block_diagonals(covs)
+
+
+class FullCovRKN(RKN):
+    """The RKN of ``rkn.model`` with its factorized cell replaced by ``FullCovCell``."""
+
+    def __init__(self, config: RKNConfig) -> None:
+        super().__init__(config)
+        factorized = self.cell
+        self.cell = FullCovCell(
+            transition=factorized.transition,
+            init_cov=config.init_cov,
+            learn_init_cov=config.learn_init_cov,
+            step_order=config.step_order,
+            var_act=config.var_act,
+        )
