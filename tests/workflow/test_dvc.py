@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.reduced_config import reduce_config
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV = ROOT / ".venv"
 DVC = VENV / "bin" / "dvc"
@@ -48,16 +50,6 @@ def copy_project(destination: Path) -> None:
             shutil.copy2(source, target)
 
 
-def only_e1(path: Path, models: list[str] | None = None) -> None:
-    """Keep only the E1 experiment and its dataset in a config file (optionally fewer models)."""
-    config = yaml.safe_load(path.read_text())
-    config["experiments"] = {EXPERIMENT: config["experiments"][EXPERIMENT]}
-    if models:
-        config["experiments"][EXPERIMENT]["models"] = models
-    config["datasets"] = {EXPERIMENT: config["datasets"][EXPERIMENT]}
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-
-
 def dvc(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     return run(cwd, str(DVC), *args)
 
@@ -67,8 +59,9 @@ def test_dvc_repro_metrics_diff_push_pull(tmp_path: Path) -> None:
     assert DVC.is_file(), f"{DVC} is missing: run `make venv` first"
     repo, clone, storage = tmp_path / "repo", tmp_path / "clone", tmp_path / "storage"
     copy_project(repo)
-    only_e1(repo / "config" / "config.yaml", models=["rkn", "lstm"])
-    only_e1(repo / "config" / "smoke.yaml")
+    for name in ("config.yaml", "smoke.yaml"):
+        path = repo / "config" / name
+        reduce_config(path, path, {EXPERIMENT: ["rkn", "lstm"]})
     os.symlink(VENV, repo / ".venv")
     # make must not want to rebuild the linked environment (it would reinstall into the real one).
     stale = subprocess.run(["make", "-q", ".venv/.installed"], cwd=repo, check=False)

@@ -19,6 +19,7 @@ from datasets import DATASETS
 from rkn import experiments
 from rkn.experiments import config_dataset_dir, load_config, resolve_run, run_grid
 from rkn.registry import MODELS
+from tests.reduced_config import reduced_smoke
 from rkn.training import CLIP_MODES, SELECTION_RULES, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -168,12 +169,17 @@ def test_conda_environment_pins_match_requirements() -> None:
 @pytest.mark.skipif(not (ROOT / "workflow" / "scripts" / "aggregate.py").exists(),
                     reason="workflow/scripts/aggregate.py (the report step) is not in the repository yet")
 def test_smoke_pipeline_end_to_end(tmp_path: Path) -> None:
-    """The whole smoke pipeline runs; a second call has nothing to do; an edit of one model's
-    settings reruns exactly that model's runs and the report; edited data settings simulate anew."""
+    """The smoke pipeline (three experiments, two models each; `make test` runs the whole smoke
+    scale) runs; a second call has nothing to do; an edit of one model's settings reruns exactly
+    that model's runs and the report; edited data settings simulate anew and rerun exactly the
+    experiments on that dataset."""
     from rkn.results import expected_outputs  # noqa: PLC0415
 
-    config = load_config([BASE, SMOKE])
-    run = snakemake(tmp_path, configs=[BASE, SMOKE], timeout=900)
+    base, smoke = reduced_smoke(tmp_path / "cfg", {"pendulum_filtering": ["rkn", "lstm"],
+                                                   "pendulum_imputation": ["rkn", "hold_last_frame"],
+                                                   "ablations": ["rkn", "rkn_b0"]})
+    config = load_config([base, smoke])
+    run = snakemake(tmp_path, configs=[base, smoke], timeout=900)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     for path in expected_metrics(config):
         assert (tmp_path / path).is_file(), path
@@ -182,29 +188,30 @@ def test_smoke_pipeline_end_to_end(tmp_path: Path) -> None:
     data_name = config_dataset_dir(config, "pendulum_filtering").name
     assert (tmp_path / "logs" / "smoke" / "simulate" / f"{data_name}.log").is_file()
 
-    report = snakemake(tmp_path, "--report", "reports/smoke/report.html", configs=[BASE, SMOKE])
+    report = snakemake(tmp_path, "--report", "reports/smoke/report.html", configs=[base, smoke])
     assert report.returncode == 0, report.stderr[-3000:]
     assert (tmp_path / "reports" / "smoke" / "report.html").stat().st_size > 0
 
-    again = snakemake(tmp_path, "--dry-run", configs=[BASE, SMOKE])
+    again = snakemake(tmp_path, "--dry-run", configs=[base, smoke])
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr, again.stdout
 
     edit = overlay(tmp_path, {"experiments": {"pendulum_filtering": {
         "model_overrides": {"lstm": {"forget_bias": 0.5}}}}})
-    rows = summary(snakemake(tmp_path, "--summary", configs=[BASE, SMOKE, edit]))
+    rows = summary(snakemake(tmp_path, "--summary", configs=[base, smoke, edit]))
     pending = {(row["rule"], row["output_file"]) for row in rows if row["plan"] == "update pending"}
-    edited = load_config([BASE, SMOKE, edit])
+    edited = load_config([base, smoke, edit])
     lstm_runs = {p for p in expected_metrics(edited) if "/pendulum_filtering/lstm/" in p}
     assert {path for rule, path in pending if rule == "train" and path.endswith("/metrics.json")} == lstm_runs
     assert {rule for rule, _ in pending} == {"train", "aggregate"}
 
     data_edit = overlay(tmp_path, {"datasets": {"pendulum_filtering": {"params": {"num_train": 24}}}}, "data.yaml")
-    rows = summary(snakemake(tmp_path, "--summary", configs=[BASE, SMOKE, data_edit]))
+    rows = summary(snakemake(tmp_path, "--summary", configs=[base, smoke, data_edit]))
     pending = {(row["rule"], row["output_file"]) for row in rows if row["plan"] == "update pending"}
-    new_data = config_dataset_dir(load_config([BASE, SMOKE, data_edit]), "pendulum_filtering")
+    new_data = config_dataset_dir(load_config([base, smoke, data_edit]), "pendulum_filtering")
     assert ("simulate", f"{new_data}/meta.json") in pending
-    data_edited = load_config([BASE, SMOKE, data_edit])
+    data_edited = load_config([base, smoke, data_edit])
     on_this_data = {f"/runs/{name}/" for name, spec in data_edited["experiments"].items()
                     if spec["dataset"] == "pendulum_filtering"}  # other experiments keep their runs
+    assert on_this_data == {"/runs/pendulum_filtering/", "/runs/ablations/"}
     assert {path for rule, path in pending if rule == "train" and path.endswith("/metrics.json")} == \
         {path for path in expected_metrics(data_edited) if any(part in path for part in on_this_data)}
