@@ -26,7 +26,7 @@ for item in $runs; do
   if python3 workflow/scripts/train.py $configs --experiment "$experiment" --model "$model" --seed 0 \
       --device "${DEVICE:-cuda}" > "$out/${experiment}_${model}.log" 2>&1; then
     end=$(date +%s.%N)
-    metrics=$(cat "$results"/smoke/runs/"$experiment"/"$model"/seed0-*/metrics.json)
+    metrics=$(python3 -c "import json,glob; print(json.dumps(json.load(open(glob.glob('$results/smoke/runs/$experiment/$model/seed0-*/metrics.json')[0]))))")
     device=$(python3 -c "import json,glob; print(json.load(open(glob.glob('$results/smoke/runs/$experiment/$model/seed0-*/meta.json')[0]))['device'])")
     echo "$experiment $model ok on $device: $(python3 -c "print(round($end - $start, 1))") s $metrics" | tee -a "$out/summary.txt"
   else
