@@ -38,6 +38,14 @@ __all__ = [
 ]
 
 
+def sub_steps_per_frame(*, dt: float, sim_dt: float) -> int:
+    """Integration sub-steps per frame, ``dt / sim_dt``; ValueError unless it is an integer."""
+    steps = dt / sim_dt
+    if abs(steps - round(steps)) > 1e-9:
+        raise ValueError(f"dt={dt} is not an integer multiple of sim_dt={sim_dt}")
+    return int(round(steps))
+
+
 @dataclasses.dataclass(frozen=True)
 class PendulumParams:
     """Physical, noise and rendering parameters of the single pendulum (paper.md §2.1).
@@ -78,10 +86,7 @@ class PendulumParams:
     @property
     def num_sub_steps(self) -> int:
         """Number of integration sub-steps per frame (``dt / sim_dt``)."""
-        steps = self.dt / self.sim_dt
-        if abs(steps - round(steps)) > 1e-9:
-            raise ValueError(f"dt={self.dt} is not an integer multiple of sim_dt={self.sim_dt}")
-        return int(round(steps))
+        return sub_steps_per_frame(dt=self.dt, sim_dt=self.sim_dt)
 
 
 class PendulumSample(NamedTuple):

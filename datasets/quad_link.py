@@ -32,6 +32,8 @@ import dataclasses
 import numpy as np
 from PIL import Image, ImageDraw
 
+from datasets.pendulum import sub_steps_per_frame
+
 __all__ = [
     "QuadLinkParams",
     "chain_coefficients",
@@ -78,10 +80,7 @@ class QuadLinkParams:
     @property
     def num_sub_steps(self) -> int:
         """Explicit-Euler sub-steps per frame (dt / sim_dt, 500)."""
-        steps = self.dt / self.sim_dt
-        if abs(steps - round(steps)) > 1e-9:
-            raise ValueError(f"dt={self.dt} is not an integer multiple of sim_dt={self.sim_dt}")
-        return int(round(steps))
+        return sub_steps_per_frame(dt=self.dt, sim_dt=self.sim_dt)
 
 
 def chain_coefficients(*, params: QuadLinkParams) -> tuple[np.ndarray, np.ndarray]:
