@@ -3,7 +3,7 @@
 #   snakemake --profile profiles/default --configfile config/config.yaml config/smoke.yaml
 #
 # The config (config/config.yaml plus a scale overlay) defines the grid of experiments x models x
-# seeds; workflow/rules/common.smk validates it and derives every path from rkn.experiments.
+# seeds; workflow/rules/common.smk validates it and derives every path from harness.config.
 
 from snakemake.utils import min_version
 

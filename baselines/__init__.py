@@ -1,6 +1,6 @@
 """Baseline sequence models with the RKN's interface (LSTM, GRU; paper.md §5).
 
-The full model registry (names -> class, config, defaults) is ``rkn.registry.MODELS``.
+The full model registry (names -> class, config, defaults) is ``harness.registry.MODELS``.
 """
 
 from baselines.gru import GRUBaseline, GRUConfig

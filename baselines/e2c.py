@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from rkn.interface import BernoulliPrediction
-from rkn.metrics import bernoulli_nll
+from rkn.losses import bernoulli_nll
 from rkn.nets import EncoderDecoderConfig, apply_init, build_decoder, build_encoder, check_choice, images_to_batch, mlp
 
 VAR_FLOOR = 1e-6

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from baselines.lgssm import Gaussian, predict, rts_smooth, update
 from rkn.interface import BernoulliPrediction
-from rkn.metrics import bernoulli_nll
+from rkn.losses import bernoulli_nll
 from rkn.nets import EncoderDecoderConfig, apply_init, build_decoder, build_encoder, check_choice, images_to_batch
 
 IMPUTATIONS = ("filter", "smooth")

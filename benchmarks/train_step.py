@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from rkn.registry import build_model  # noqa: E402
-from rkn.training import TrainConfig, batch_loss, clip_gradients  # noqa: E402
+from harness.registry import build_model  # noqa: E402
+from harness.training import TrainConfig, batch_loss, clip_gradients  # noqa: E402
 
 PORT_SECONDS_PER_STEP = 1.8
 

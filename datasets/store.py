@@ -27,7 +27,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from rkn.io import atomic_write, atomic_write_json
+from harness.io import atomic_write, atomic_write_json
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import math
 import torch
 
 from rkn.interface import GaussianPrediction
-from rkn.metrics import gaussian_nll
+from rkn.losses import gaussian_nll
 
 
 def moving_square(num_seq: int = 8, steps: int = 10) -> tuple[torch.Tensor, torch.Tensor]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from baselines.dks import gaussian_kl
-from rkn.registry import build_model
+from harness.registry import build_model
 from tests.baselines.imputation_data import IMAGE_OVERRIDES, tiny_batch
 
 

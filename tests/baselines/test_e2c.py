@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from baselines.e2c import transition_kl
-from rkn.registry import build_model
+from harness.registry import build_model
 from tests.baselines.imputation_data import IMAGE_OVERRIDES, tiny_batch
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from rkn.registry import build_model, count_parameters
+from harness.registry import build_model, count_parameters
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "config.yaml"
 

@@ -8,8 +8,8 @@ from functools import partial
 import pytest
 import torch
 
-from rkn import training
-from rkn.registry import build_model
+from harness import training
+from harness.registry import build_model
 from tests.baselines.imputation_data import IMAGE_OVERRIDES, tiny_batch
 
 assert_same = partial(torch.testing.assert_close, atol=0.0, rtol=0.0)
@@ -116,7 +116,7 @@ def test_harness_uses_own_loss_only_when_defined() -> None:
     """batch_loss: the RKN's is the mean per-step BCE of its predictions; the KVAE's is training_loss."""
     batch = tiny_batch()
     rkn = model("rkn")
-    from rkn.metrics import per_step_loss  # noqa: PLC0415
+    from rkn.losses import per_step_loss  # noqa: PLC0415
 
     expected = per_step_loss(rkn(batch["images"], batch["obs_valid"]), batch["targets"]).mean()
     assert_same(training.batch_loss(rkn, batch), expected)
@@ -130,7 +130,7 @@ def test_harness_uses_own_loss_only_when_defined() -> None:
 @pytest.mark.parametrize("name", ["kvae_smooth", "e2c", "dks_filter", "mean_image"])
 def test_checkpoint_round_trip(name: str, tmp_path) -> None:
     """model.pt (name, JSON-ready config, weights) rebuilds identical predictions via load_checkpoint."""
-    from rkn.registry import config_to_dict, load_checkpoint  # noqa: PLC0415
+    from harness.registry import config_to_dict, load_checkpoint  # noqa: PLC0415
 
     batch = tiny_batch()
     net = model(name)

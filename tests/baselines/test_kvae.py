@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from rkn.registry import build_model
+from harness.registry import build_model
 from tests.baselines.imputation_data import IMAGE_OVERRIDES, tiny_batch
 from tests.reference.kalman_numpy import kf_predict, kf_update, rts_smoother
 

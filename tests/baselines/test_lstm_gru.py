@@ -11,7 +11,7 @@ import torch
 from baselines.gru import GRUBaseline, GRUConfig
 from baselines.lstm import LSTMBaseline, LSTMConfig
 from baselines.recurrent import split_sizes
-from rkn.registry import build_model
+from harness.registry import build_model
 from tests.toy_data import mean_nll, moving_square
 
 assert_same = partial(torch.testing.assert_close, atol=0.0, rtol=0.0)

@@ -8,10 +8,10 @@ import numpy as np
 import torch
 
 from datasets import build_dataset
-from rkn.experiments import RunSpec
-from rkn.registry import build_model
-from rkn.runner import execute_run
-from rkn.training import TrainConfig
+from harness.config import RunSpec
+from harness.registry import build_model
+from harness.runner import execute_run
+from harness.training import TrainConfig
 from tests.baselines.imputation_data import IMAGE_OVERRIDES, tiny_batch
 
 

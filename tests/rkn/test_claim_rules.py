@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from rkn import claims
-from rkn.claim_rules import MIN_SEEDS, claim2_verdict, claim3_verdict
-from rkn.results import paired_differences, summarize
+from analysis import claims
+from analysis.claims.claim_rules import MIN_SEEDS, claim2_verdict, claim3_verdict
+from analysis.report import paired_differences, summarize
 
 ABLATION_MODELS = ["rkn", "rkn_b0", "rkn_b15", "rkn_k1", "rkn_full_cov"]
 E3_MODELS = ["rkn", "lstm", "lstm_small", "gru", "gru_small"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from rkn.claims import claim1_verdict, claims_markdown
-from rkn.results import paired_differences, summarize
+from analysis.claims import claim1_verdict, claims_markdown
+from analysis.report import paired_differences, summarize
 
 BASELINES = ["lstm", "lstm_small", "gru", "gru_small"]
 MODELS = ["rkn", *BASELINES]

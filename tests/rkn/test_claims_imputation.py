@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from rkn.claims_imputation import claim4_verdict
+from analysis.claims.claim4 import claim4_verdict
 
 
 def paired(rows: list[tuple[str, float, float, int]]) -> pd.DataFrame:

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from rkn.claims import claims_markdown
-from rkn.claims_quad_link import claim5_verdict
-from rkn.results import paired_differences, summarize
+from analysis.claims import claims_markdown
+from analysis.claims.claim5 import claim5_verdict
+from analysis.report import paired_differences, summarize
 
 BASELINES = ["lstm", "lstm_m100", "gru", "gru_m100"]
 MODELS = ["rkn", *BASELINES]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rkn.experiments import ConfigError, config_dataset_dir, derive_seeds, load_config, resolve_run, run_grid
+from harness.config import ConfigError, config_dataset_dir, derive_seeds, load_config, resolve_run, run_grid
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "config" / "config.yaml"

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rkn.experiments import load_config
-from rkn.extra_figures import _ablation_frame, sweeps_figure, visibility_example_figure
-from rkn.results import expected_outputs
+from harness.config import load_config
+from analysis.extra_figures import _ablation_frame, sweeps_figure, visibility_example_figure
+from analysis.report import expected_outputs
 
 ROOT = Path(__file__).resolve().parents[2]
 PNG = b"\x89PNG"

@@ -9,7 +9,7 @@ import torch
 from rkn.full_cov import FullCovCell
 from rkn.kalman_full import (FullBelief, block_diagonals, masked_update_full, predict_full,
                              update_full)
-from rkn.registry import build_model
+from harness.registry import build_model
 from rkn.transition import LocallyLinearTransition
 from tests.reference.kalman_numpy import kf_predict, kf_update
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rkn.imputation_figures import imputation_grid_figure
-from rkn.report_figures import example_figure
+from analysis.imputation_figures import imputation_grid_figure
+from analysis.figures import example_figure
 
 
 def examples(models: list[str], steps: int = 20) -> dict[str, dict[str, np.ndarray]]:

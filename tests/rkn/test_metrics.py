@@ -7,7 +7,8 @@ import pytest
 import torch
 from scipy import stats
 
-from rkn import metrics
+from harness import metrics
+from rkn import losses
 from rkn.interface import BernoulliPrediction, GaussianPrediction
 
 
@@ -17,7 +18,7 @@ def test_gaussian_nll_matches_scipy() -> None:
     mean = torch.randn(3, 4, 2, generator=gen, dtype=torch.float64)
     var = torch.rand(3, 4, 2, generator=gen, dtype=torch.float64) + 0.1
     y = torch.randn(3, 4, 2, generator=gen, dtype=torch.float64)
-    nll = metrics.gaussian_nll(GaussianPrediction(mean, var), y)
+    nll = losses.gaussian_nll(GaussianPrediction(mean, var), y)
     expected = -stats.norm.logpdf(y.numpy(), mean.numpy(), np.sqrt(var.numpy() + 1e-8)).sum(-1)
     np.testing.assert_allclose(nll.numpy(), expected, rtol=1e-9)
 
@@ -70,11 +71,11 @@ def test_bce_metrics_split_by_mask() -> None:
     assert found["bce_all"] == pytest.approx(frame.mean(), rel=1e-9)
     assert found["bce_missing"] == pytest.approx(frame[~valid].mean(), rel=1e-9)
     assert found["bce_observed"] == pytest.approx(frame[valid].mean(), rel=1e-9)
-    torch_bce = metrics.per_step_loss(BernoulliPrediction(torch.from_numpy(probs)), torch.from_numpy(targets))
+    torch_bce = losses.per_step_loss(BernoulliPrediction(torch.from_numpy(probs)), torch.from_numpy(targets))
     np.testing.assert_allclose(torch_bce.numpy(), frame, rtol=1e-9)
 
 
 def test_per_step_loss_rejects_unknown_prediction() -> None:
     """A prediction type the harness does not know is an error, not a silent zero loss."""
     with pytest.raises(TypeError):
-        metrics.per_step_loss((torch.zeros(1),), torch.zeros(1))  # type: ignore[arg-type]
+        losses.per_step_loss((torch.zeros(1),), torch.zeros(1))  # type: ignore[arg-type]

@@ -14,7 +14,7 @@ from rkn import nets
 from rkn.interface import BernoulliPrediction, GaussianPrediction
 from rkn.kalman import Belief, FactorizedCov, predict
 from rkn.model import RKN, RKNConfig
-from rkn.registry import MODELS, build_model, config_from_dict, config_to_dict, count_parameters
+from harness.registry import MODELS, build_model, config_from_dict, config_to_dict, count_parameters
 from tests.toy_data import mean_nll, moving_square
 
 assert_same = partial(torch.testing.assert_close, atol=0.0, rtol=0.0)

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from rkn.experiments import load_config, resolve_run, run_grid
-from rkn.results import (MissingRunsError, bootstrap_ci, build_report, collect_runs,
+from harness.config import load_config, resolve_run, run_grid
+from analysis.report import (MissingRunsError, bootstrap_ci, build_report, collect_runs,
                          expected_outputs, flat_metrics, paired_differences, summarize,
                          write_report)
 

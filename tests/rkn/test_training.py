@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from rkn import training
+from harness import training
 from rkn.interface import GaussianPrediction
-from rkn.training import NonFiniteLossError, TrainConfig
+from harness.training import NonFiniteLossError, TrainConfig
 
 
 class MeanOfImage(nn.Module):

@@ -16,11 +16,11 @@ import pytest
 import yaml
 
 from datasets import DATASETS
-from rkn import experiments
-from rkn.experiments import config_dataset_dir, load_config, resolve_run, run_grid
-from rkn.registry import MODELS
+from harness import config as experiments
+from harness.config import config_dataset_dir, load_config, resolve_run, run_grid
+from harness.registry import MODELS
 from tests.reduced_config import reduced_smoke
-from rkn.training import CLIP_MODES, SELECTION_RULES, TrainConfig
+from harness.training import CLIP_MODES, SELECTION_RULES, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "config" / "config.yaml"
@@ -67,7 +67,7 @@ def test_lint_is_clean(tmp_path: Path) -> None:
 
 def test_dry_run_lists_every_expected_output(tmp_path: Path) -> None:
     """The dry run succeeds; its metrics.json targets are exactly the run grid's, plus data and report."""
-    from rkn.results import expected_outputs  # noqa: PLC0415
+    from analysis.report import expected_outputs  # noqa: PLC0415
 
     config = load_config([BASE, SMOKE])
     dry = snakemake(tmp_path, "--dry-run", configs=[BASE, SMOKE])
@@ -135,7 +135,7 @@ def test_run_folder_with_a_stale_hash_is_refused(tmp_path: Path) -> None:
 
 
 def test_schema_matches_the_python_validator() -> None:
-    """The JSON schema lists exactly the keys rkn.experiments accepts, and the same choices."""
+    """The JSON schema lists exactly the keys harness.config accepts, and the same choices."""
     schema = yaml.safe_load(SCHEMA.read_text())
     assert set(schema["properties"]) == set(experiments.TOP_LEVEL_KEYS)
     training = schema["$defs"]["training"]["properties"]
@@ -173,7 +173,7 @@ def test_smoke_pipeline_end_to_end(tmp_path: Path) -> None:
     scale) runs; a second call has nothing to do; an edit of one model's settings reruns exactly
     that model's runs and the report; edited data settings simulate anew and rerun exactly the
     experiments on that dataset."""
-    from rkn.results import expected_outputs  # noqa: PLC0415
+    from analysis.report import expected_outputs  # noqa: PLC0415
 
     base, smoke = reduced_smoke(tmp_path / "cfg", {"pendulum_filtering": ["rkn", "lstm"],
                                                    "pendulum_imputation": ["rkn", "hold_last_frame"],

@@ -19,9 +19,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from datasets.store import load_split  # noqa: E402
-from rkn import training  # noqa: E402
-from rkn.experiments import RunSpec, load_config, resolve_run  # noqa: E402
-from rkn.registry import load_checkpoint  # noqa: E402
+from harness import training  # noqa: E402
+from harness.config import RunSpec, load_config, resolve_run  # noqa: E402
+from harness.registry import load_checkpoint  # noqa: E402
 
 RUN_FILES = {"config.json", "model.pt", "history.csv", "metrics.json", "meta.json", "calibration.csv", "examples.npz"}
 METRIC_KEYS = {"log_lik", "rmse", "coverage_1sigma", "coverage_2sigma", "norm_err_mean", "norm_err_var",

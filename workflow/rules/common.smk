@@ -1,6 +1,6 @@
 # Config loading and validation, the run grid, and every expected path (one source of truth).
 #
-# The config is re-read with rkn.experiments.load_config from the config files Snakemake was given
+# The config is re-read with harness.config.load_config from the config files Snakemake was given
 # (the Snakefile's configfile, then each --configfile in order), so the workflow and the scripts,
 # which receive the same files as --config arguments, see exactly the same merged config.
 
@@ -13,8 +13,8 @@ from snakemake.exceptions import WorkflowError
 from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
-from rkn.experiments import ConfigError, config_dataset_dir, load_config, resolve_run, run_grid
-from rkn.results import expected_outputs
+from harness.config import ConfigError, config_dataset_dir, load_config, resolve_run, run_grid
+from analysis.report import expected_outputs
 
 
 def _display_path(path):
@@ -57,7 +57,7 @@ def _load_config():
 
 
 CONFIG_FILES, _merged = _load_config()
-# One config for everything below: rkn.experiments' merge (mappings merge, lists are replaced).
+# One config for everything below: harness.config' merge (mappings merge, lists are replaced).
 config.clear()
 config.update(_merged)
 validate(config, schema="../schemas/config.schema.yaml", set_default=False)
@@ -118,7 +118,7 @@ def run_file(name):
 
 
 def expected_reports():
-    """Every file the aggregator writes into reports/{scale}/ (rkn.results.expected_outputs)."""
+    """Every file the aggregator writes into reports/{scale}/ (analysis.report.expected_outputs)."""
     return [f"{REPORTS}/{rel}" for rel in expected_outputs(config)]
 
 

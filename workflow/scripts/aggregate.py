@@ -20,8 +20,8 @@ sys.path.insert(0, str(ROOT))  # run from a plain checkout too
 
 import yaml  # noqa: E402
 
-from rkn.experiments import ConfigError, load_config  # noqa: E402
-from rkn.results import MissingRunsError, build_report, write_report  # noqa: E402
+from harness.config import ConfigError, load_config  # noqa: E402
+from analysis.report import MissingRunsError, build_report, write_report  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -1,8 +1,8 @@
 """Verdict rules of claim 2 (ablations, E8) and claim 3 (multiple pendulums, E3); see rkn/claims.py.
 
 Each rule reads the paired (same seed) differences ``rkn − model``
-(``rkn.results.paired_differences``) and the per-model summary (``rkn.results.summarize``) and
-returns a ``rkn.claims.Verdict``. The rule texts (RULE_2, RULE_3) are printed in claims.md next
+(``analysis.report.paired_differences``) and the per-model summary (``analysis.report.summarize``) and
+returns a ``analysis.claims.Verdict``. The rule texts (RULE_2, RULE_3) are printed in claims.md next
 to each verdict.
 """
 
@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 if TYPE_CHECKING:
-    from rkn.claims import Verdict
+    from analysis.claims import Verdict
 
 # Fewest paired seeds for a verdict; the same as rkn.MIN_SEEDS (a test keeps them equal;
-# rkn.claims imports this module, so it cannot be imported from there at module level).
+# analysis.claims imports this module, so it cannot be imported from there at module level).
 MIN_SEEDS = 3
 
 # Claim 2: the approximations may cost at most this much log-likelihood (nats per step, summed
@@ -61,7 +61,7 @@ def _rows(paired: pd.DataFrame) -> dict[tuple[str, str], dict]:
 
 def claim2_verdict(paired: pd.DataFrame, *, summary: pd.DataFrame | None = None) -> "Verdict":
     """Judge claim 2 (see RULE_2) from the paired log-likelihood differences rkn − variant."""
-    from rkn import claims  # noqa: PLC0415 (circular at module level)
+    from analysis import claims  # noqa: PLC0415 (circular at module level)
 
     rows = _rows(paired)
     reasons, costs_little, costs_much, n_pairs = [], [], [], []
@@ -95,7 +95,7 @@ def calibration_gap(row: dict) -> float:
 def claim3_verdict(paired: pd.DataFrame, *, summary: pd.DataFrame | None = None,
                    reference: str = "rkn") -> "Verdict":
     """Judge claim 3 (see RULE_3) from the paired differences and the per-model coverages."""
-    from rkn import claims  # noqa: PLC0415 (circular at module level)
+    from analysis import claims  # noqa: PLC0415 (circular at module level)
 
     baselines = [b for b in dict.fromkeys(paired["baseline"]) if b.startswith(("lstm", "gru"))]
     if not baselines or summary is None:

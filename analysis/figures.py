@@ -99,7 +99,7 @@ def image_example_figure(examples: dict[str, dict[str, np.ndarray]], title: str,
     """Image models: targets and each model's predicted images at evenly spaced frames."""
     models = [m for m, e in examples.items() if "probs" in e]
     if models and "inputs" in examples[models[0]]:  # imputation: truth, input, each model
-        from rkn.imputation_figures import imputation_grid_figure  # noqa: PLC0415
+        from analysis.imputation_figures import imputation_grid_figure  # noqa: PLC0415
 
         return _png(imputation_grid_figure(examples, title))
     rows = [("target", examples[models[0]]["targets"])] if models else []

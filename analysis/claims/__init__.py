@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from rkn import claim_rules
-from rkn.claims_imputation import RULE_4, bce_numbers_table, claim4_verdict
-from rkn.claims_quad_link import RULE_5, claim5_verdict
-from rkn.experiments import resolve_run
+from analysis.claims import claim_rules
+from analysis.claims.claim4 import RULE_4, bce_numbers_table, claim4_verdict
+from analysis.claims.claim5 import RULE_5, claim5_verdict
+from harness.config import resolve_run
 
 # Our experiment names -> the claim (paper.md §7) they test.
 EXPERIMENT_CLAIMS = {"pendulum_filtering": 1, "ablations": 2, "multiple_pendulums": 3,

@@ -1,7 +1,7 @@
 """Verdict rule of claim 5 (paper.md §7): on the quad-link (E4) the RKN clearly beats LSTM/GRU.
 
-Called from ``rkn.claims`` once per E4 experiment (``quad_link`` without and ``quad_link_noisy``
-with image noise), on the paired (same seed) differences of ``rkn.results.paired_differences``.
+Called from ``analysis.claims`` once per E4 experiment (``quad_link`` without and ``quad_link_noisy``
+with image noise), on the paired (same seed) differences of ``analysis.report.paired_differences``.
 The claim's second half (the m = 100 baselines are worse and less stable than m = 50) is reported
 beside the verdict but does not decide it: the paired table holds only rkn − baseline pairs.
 """
@@ -41,7 +41,7 @@ def claim5_verdict(paired: pd.DataFrame, reference: str = "rkn") -> tuple[str, t
     """(verdict, reasons) of claim 5 for one E4 experiment from its paired differences.
 
     Args:
-        paired: rows of ``rkn.results.paired_differences`` (baseline, metric, n_pairs, mean_diff,
+        paired: rows of ``analysis.report.paired_differences`` (baseline, metric, n_pairs, mean_diff,
             ci_lo, ci_hi, {reference}_mean, baseline_mean).
         reference: the RKN's model name.
 

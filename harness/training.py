@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from rkn import metrics
+from harness import metrics
+from rkn import losses
 from rkn.interface import BernoulliPrediction, GaussianPrediction
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ def batch_loss(model: nn.Module, batch: Split) -> Tensor:
     if own_loss is not None:
         return own_loss(batch["images"], batch.get("obs_valid"), batch["targets"])
     pred = model(batch["images"], batch.get("obs_valid"))
-    return metrics.per_step_loss(pred, batch["targets"]).mean()
+    return losses.per_step_loss(pred, batch["targets"]).mean()
 
 
 def clip_gradients(model: nn.Module, mode: str, value: float) -> None:
@@ -126,7 +127,7 @@ def mean_loss(model: nn.Module, split: Split, batch_size: int) -> float:
     for start in range(0, num, batch_size):
         batch = {k: v[start : start + batch_size] for k, v in split.items()}
         pred = model(batch["images"], batch.get("obs_valid"))
-        steps = metrics.per_step_loss(pred, batch["targets"])
+        steps = losses.per_step_loss(pred, batch["targets"])
         total += float(steps.sum())
         count += steps.numel()
     return total / count

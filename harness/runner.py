@@ -21,10 +21,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from rkn import training
-from rkn.experiments import RunSpec, derive_seeds
-from rkn.io import atomic_write, atomic_write_json, atomic_write_text
-from rkn.registry import build_model, config_to_dict, count_parameters
+from harness import training
+from harness.config import RunSpec, derive_seeds
+from harness.io import atomic_write, atomic_write_json, atomic_write_text
+from harness.registry import build_model, config_to_dict, count_parameters
 
 log = logging.getLogger(__name__)
 

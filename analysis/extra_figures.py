@@ -1,5 +1,5 @@
 """Experiment-specific report figures (E3 multiple pendulums, E8 ablations), beside the four
-common figures of ``rkn.report_figures``.
+common figures of ``analysis.figures``.
 
 ``EXTRA_FIGURES[experiment]`` lists the extra figure names; ``extra_figures(...)`` returns their
 PNG bytes. Matplotlib is imported only when figures are drawn, so the workflow can ask for the
@@ -39,7 +39,7 @@ def error_histograms_figure(run_dirs: dict[tuple[str, int], Path], models: list[
     """Normalised-error density of RKN and LSTM side by side (mean over seeds) against N(0, 1)."""
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
-    from rkn.report_figures import _png  # noqa: PLC0415
+    from analysis.figures import _png  # noqa: PLC0415
 
     shown = [m for m in E3_COMPARED if m in models]
     fig, axes = plt.subplots(1, max(len(shown), 1), figsize=(4.2 * max(len(shown), 1), 3.4),
@@ -72,7 +72,7 @@ def visibility_example_figure(examples: dict[str, dict[str, np.ndarray]], visibi
     """
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
-    from rkn.report_figures import _png  # noqa: PLC0415
+    from analysis.figures import _png  # noqa: PLC0415
 
     shown = [m for m in E3_COMPARED if m in examples and "mean" in examples[m]]
     cols = max(len(shown), 1)
@@ -118,8 +118,8 @@ def sweeps_figure(runs: pd.DataFrame, run_dirs: dict[tuple[str, int], Path], tit
     import matplotlib.pyplot as plt  # noqa: PLC0415
     import seaborn as sns  # noqa: PLC0415
 
-    from rkn.report_figures import SEED, _png  # noqa: PLC0415
-    from rkn.results import bootstrap_ci  # noqa: PLC0415
+    from analysis.figures import SEED, _png  # noqa: PLC0415
+    from analysis.report import bootstrap_ci  # noqa: PLC0415
 
     frame = _ablation_frame(runs, run_dirs)
     factorized = frame[frame["model"] != FULL_COV]
@@ -165,7 +165,7 @@ def _load_examples(run_dirs: dict[tuple[str, int], Path]) -> dict[str, dict[str,
 def _test_visibility(config: dict, results_dir: str | Path, experiment: str) -> np.ndarray:
     """Visibility (T, 3) of test sequence 0 from the experiment's stored test split."""
     from datasets.store import load_split  # noqa: PLC0415
-    from rkn.experiments import dataset_dir  # noqa: PLC0415
+    from harness.config import dataset_dir  # noqa: PLC0415
 
     dataset = config["experiments"][experiment]["dataset"]
     spec = config["datasets"][dataset]

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from rkn.training import TrainConfig
+from harness.training import TrainConfig
 
 # Bump when a code change alters results: every run folder name changes with it.
 RESULTS_VERSION = 1
@@ -90,7 +90,7 @@ def _train_config(values: dict, where: str) -> TrainConfig:
 def validate_config(config: dict) -> None:
     """Raise ConfigError for unknown keys, unknown model/dataset names and bad training values."""
     from datasets import DATASETS  # noqa: PLC0415 (keeps `rkn` importable without the data package)
-    from rkn.registry import MODELS, config_from_dict  # noqa: PLC0415
+    from harness.registry import MODELS, config_from_dict  # noqa: PLC0415
 
     _check_keys(config, TOP_LEVEL_KEYS, "the config's top level")
     for key in ("scale", "datasets", "experiments"):

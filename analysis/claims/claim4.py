@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 if TYPE_CHECKING:
-    from rkn.claims import Verdict
+    from analysis.claims import Verdict
 
 GENERATIVE = ("kvae_filter", "kvae_smooth", "e2c", "dks", "dks_filter")
 REFERENCE_ROWS = ("hold_last_frame", "mean_image", "entropy_floor")
@@ -34,7 +34,7 @@ def _f(x: float, digits: int = 4) -> str:
 
 def claim4_verdict(paired: pd.DataFrame, reference: str = "rkn") -> Verdict:
     """Judge claim 4 from the paired differences (columns of results.paired_differences)."""
-    from rkn.claims import Verdict  # noqa: PLC0415, F811 (claims imports this module)
+    from analysis.claims import Verdict  # noqa: PLC0415, F811 (claims imports this module)
 
     rows = {r["baseline"]: r for r in paired.to_dict("records") if r["metric"] == METRIC}
     baselines = [b for b in GENERATIVE if b in rows]

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rkn.experiments import resolve_run, run_grid
-from rkn.extra_figures import extra_figure_names
-from rkn.io import atomic_write
+from harness.config import resolve_run, run_grid
+from analysis.extra_figures import extra_figure_names
+from harness.io import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +220,8 @@ def build_report(config: dict, results_dir: str | Path, reference: dict,
                  figures: bool = True) -> dict[str, bytes]:
     """Every report file as {relative path: bytes}; raises MissingRunsError before any work."""
     # matplotlib is imported only when reporting
-    from rkn import claims, extra_figures, report_figures  # noqa: PLC0415
+    from analysis import claims, extra_figures  # noqa: PLC0415
+    from analysis import figures as report_figures  # noqa: PLC0415
 
     runs = collect_runs(config, results_dir)
     outputs: dict[str, bytes] = {}

@@ -1,4 +1,4 @@
-"""Losses and evaluation metrics shared by every model (paper.md §3).
+"""Evaluation metrics of a whole test split, shared by every model (paper.md §3).
 
 Gaussian outputs: per-step log-likelihood summed over target dimensions (§3.1), RMSE (§3.2) and
 calibration summaries of the normalised errors (§3.4). Image outputs: binary cross-entropy summed
@@ -7,48 +7,12 @@ over the pixels of a frame (§3.3), over all, missing and observed frames.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-import torch
-from torch import Tensor
 
-from rkn.interface import BernoulliPrediction, GaussianPrediction, Prediction
+from rkn.losses import BCE_EPS, VARIANCE_EPS
 
-# Added to every predicted variance before the likelihood (TF-master uses 1e-8; paper.md §3.1).
-VARIANCE_EPS = 1e-8
-# Added inside the logarithms of the BCE (TF-master; paper.md §3.3).
-BCE_EPS = 1e-12
 HISTOGRAM_BINS = 100
 HISTOGRAM_RANGE = (-4.0, 4.0)
-
-
-def gaussian_nll(pred: GaussianPrediction, targets: Tensor, *, var_eps: float = VARIANCE_EPS) -> Tensor:
-    """Per-step Gaussian negative log-likelihood (B, T): 0.5 sum_d [log 2pi + log s + (y - mu)^2 / s].
-
-    s = var + var_eps. Averaging the result over steps and sequences gives minus the "LL" of the
-    paper's tables.
-    """
-    var = pred.var + var_eps
-    per_dim = 0.5 * (math.log(2 * math.pi) + torch.log(var) + (targets - pred.mean) ** 2 / var)
-    return per_dim.sum(-1)
-
-
-def bernoulli_nll(pred: BernoulliPrediction, targets: Tensor, *, eps: float = BCE_EPS) -> Tensor:
-    """Per-frame binary cross-entropy (B, T), summed over pixels; targets are uint8 grey values."""
-    y = targets.to(pred.probs.dtype) / 255.0
-    p = pred.probs
-    per_pixel = -(y * torch.log(p + eps) + (1.0 - y) * torch.log(1.0 - p + eps))
-    return per_pixel.flatten(2).sum(-1)
-
-
-def per_step_loss(pred: Prediction, targets: Tensor) -> Tensor:
-    """The training loss of one batch per (sequence, step), chosen by the prediction type: (B, T)."""
-    if isinstance(pred, GaussianPrediction):
-        return gaussian_nll(pred, targets)
-    if isinstance(pred, BernoulliPrediction):
-        return bernoulli_nll(pred, targets)
-    raise TypeError(f"unknown prediction type {type(pred).__name__}")
 
 
 def gaussian_metrics(mean: np.ndarray, var: np.ndarray, targets: np.ndarray) -> dict[str, float]:

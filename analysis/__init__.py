@@ -1,0 +1,1 @@
+"""Reporting: seed statistics, tables, figures and the verdict of each claim (claims/)."""

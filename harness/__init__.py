@@ -1,0 +1,1 @@
+"""The training harness: config, model registry, training loop, evaluation metrics, runner, io."""
