@@ -86,7 +86,8 @@ PORT_VAR_EPS = 1e-12
 VALUE_ATOL = 1e-12
 GRAD_RTOL = 1e-8
 
-ENCODER_SOURCES = {
+# Port Linear/Conv layer -> our layer of the same PyTorch weight layout (weight and bias).
+LAYER_SOURCES = {
     "enc._module._hidden_layers.0": "encoder.conv.0",
     "enc._module._hidden_layers.3": "encoder.conv.4",
     "enc._module._hidden_layers.7": "encoder.dense.0",
@@ -130,7 +131,7 @@ def load_fixture() -> dict[str, np.ndarray]:
 def port_slots(fixture: dict[str, np.ndarray], m: int) -> list[Slot]:
     """The mapping of every port parameter onto our parameters (module docstring)."""
     slots = []
-    for src, dst in ENCODER_SOURCES.items():
+    for src, dst in LAYER_SOURCES.items():
         slots += [Slot(f"{src}.weight", f"{dst}.weight"), Slot(f"{src}.bias", f"{dst}.bias")]
     rows, cols = fixture["band_row_index"], fixture["band_col_index"]
     on_diagonal = (rows == cols).astype(np.float64)  # identity at the band's diagonal entries
