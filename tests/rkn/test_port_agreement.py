@@ -47,7 +47,7 @@ import pytest
 import torch
 
 from rkn.interface import GaussianPrediction
-from rkn.metrics import gaussian_nll
+from rkn.losses import gaussian_nll
 from rkn.model import RKN, RKNConfig
 from rkn.nets import images_to_batch
 
