@@ -1,11 +1,11 @@
-"""Report figures of one experiment (seaborn, PNG bytes): metrics, learning curves, calibration,
-an example sequence. Each function returns the PNG as bytes; the caller writes it atomically.
+"""The four figures of every experiment (seaborn, PNG bytes): metrics, learning curves,
+calibration, an example sequence. Each function returns the PNG as bytes; the caller writes it
+atomically. Claim-specific figures are in ``analysis.claim_figures``.
 """
 
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import matplotlib
 
@@ -15,18 +15,22 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from analysis.imputation_figures import imputation_grid_figure  # noqa: E402
+from analysis.runs import ExperimentRuns  # noqa: E402
+
 DPI = 120
 SEED = 0  # seaborn's bootstrap for the plotted intervals
 
 
-def _png(fig) -> bytes:
+def png_bytes(fig) -> bytes:
+    """The figure as PNG bytes without a timestamp (same figure, same bytes); closes it."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
     plt.close(fig)
     return buf.getvalue()
 
 
-def _palette(models: list[str]) -> dict[str, tuple]:
+def palette(models: list[str]) -> dict[str, tuple]:
     return dict(zip(models, sns.color_palette("colorblind", len(models))))
 
 
@@ -39,22 +43,22 @@ def metrics_figure(runs: pd.DataFrame, models: list[str], title: str) -> bytes:
     for ax, metric in zip(axes[0], metrics):
         sns.stripplot(runs, x="model", y=metric, order=models, color="0.6", jitter=False, ax=ax)
         sns.pointplot(runs, x="model", y=metric, order=models, hue="model", hue_order=models,
-                      palette=_palette(models), errorbar=("ci", 95), seed=SEED, linestyle="none",
+                      palette=palette(models), errorbar=("ci", 95), seed=SEED, linestyle="none",
                       markers="D", capsize=0.2, legend=False, ax=ax)
         ax.tick_params(axis="x", rotation=30)
     fig.suptitle(f"{title}: per seed (grey), mean and bootstrap 95% CI")
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def learning_curves_figure(histories: pd.DataFrame, models: list[str], title: str) -> bytes:
     """Validation loss against epoch per model: mean over seeds with a 95% band."""
     fig, ax = plt.subplots(figsize=(6, 4))
     sns.lineplot(histories, x="epoch", y="val_loss", hue="model", hue_order=models,
-                 palette=_palette(models), errorbar=("ci", 95), seed=SEED, ax=ax)
+                 palette=palette(models), errorbar=("ci", 95), seed=SEED, ax=ax)
     ax.set(title=f"{title}: validation loss (mean over seeds, 95% band)")
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def calibration_figure(calibration: pd.DataFrame, models: list[str], title: str) -> bytes:
@@ -63,13 +67,13 @@ def calibration_figure(calibration: pd.DataFrame, models: list[str], title: str)
     if not calibration.empty:
         mean = calibration.groupby(["model", "centre"], as_index=False)["density"].mean()
         sns.lineplot(mean, x="centre", y="density", hue="model", hue_order=models,
-                     palette=_palette(models), drawstyle="steps-mid", errorbar=None, ax=ax)
+                     palette=palette(models), drawstyle="steps-mid", errorbar=None, ax=ax)
     x = np.linspace(-4, 4, 401)
     ax.plot(x, np.exp(-x**2 / 2) / np.sqrt(2 * np.pi), "k--", label="N(0, 1)")
     ax.legend()
     ax.set(title=f"{title}: normalised errors (y - mu) / sigma", xlabel="normalised error")
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def example_figure(examples: dict[str, dict[str, np.ndarray]], title: str) -> bytes:
@@ -91,7 +95,7 @@ def example_figure(examples: dict[str, dict[str, np.ndarray]], title: str) -> by
     axes[0, 0].legend(fontsize=7)
     fig.suptitle(f"{title}: test sequence 0 (first seed)")
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def image_example_figure(examples: dict[str, dict[str, np.ndarray]], title: str,
@@ -99,9 +103,7 @@ def image_example_figure(examples: dict[str, dict[str, np.ndarray]], title: str,
     """Image models: targets and each model's predicted images at evenly spaced frames."""
     models = [m for m, e in examples.items() if "probs" in e]
     if models and "inputs" in examples[models[0]]:  # imputation: truth, input, each model
-        from analysis.imputation_figures import imputation_grid_figure  # noqa: PLC0415
-
-        return _png(imputation_grid_figure(examples, title))
+        return png_bytes(imputation_grid_figure(examples, title))
     rows = [("target", examples[models[0]]["targets"])] if models else []
     rows += [(m, examples[m]["probs"]) for m in models]
     fig, axes = plt.subplots(max(len(rows), 1), frames, figsize=(frames, max(len(rows), 1)),
@@ -114,24 +116,36 @@ def image_example_figure(examples: dict[str, dict[str, np.ndarray]], title: str,
     for ax in axes.ravel():
         ax.axis("off")
     fig.suptitle(f"{title}: test sequence 0 (first seed)")
-    return _png(fig)
+    return png_bytes(fig)
 
 
-def experiment_figures(experiment: str, runs: pd.DataFrame, run_dirs: dict[tuple[str, int], Path],
-                       models: list[str]) -> dict[str, bytes]:
-    """The four figures of an experiment from its runs frame and folders {(model, seed): dir}."""
-    histories, calibrations, examples = [], [], {}
-    for (model, seed), run_dir in run_dirs.items():  # config order: the first seed comes first
-        histories.append(pd.read_csv(run_dir / "history.csv").assign(model=model, seed=seed))
-        if (run_dir / "calibration.csv").is_file():
-            cal = pd.read_csv(run_dir / "calibration.csv")
-            calibrations.append(cal.assign(model=model, seed=seed,
-                                           centre=(cal["bin_left"] + cal["bin_right"]) / 2))
+def load_examples(runs: ExperimentRuns) -> dict[str, dict[str, np.ndarray]]:
+    """examples.npz of each model's first seed (config order)."""
+    examples: dict[str, dict[str, np.ndarray]] = {}
+    for (model, _), run_dir in runs.run_dirs.items():
         if model not in examples and (run_dir / "examples.npz").is_file():
             with np.load(run_dir / "examples.npz") as npz:
                 examples[model] = {k: npz[k] for k in npz.files}
+    return examples
+
+
+def read_calibration(run_dir) -> pd.DataFrame:
+    """calibration.csv of a run (empty for image models, whose file holds the header only)."""
+    return pd.read_csv(run_dir / "calibration.csv")
+
+
+def experiment_figures(runs: ExperimentRuns) -> dict[str, bytes]:
+    """The four figures of an experiment from its run folders: {name: PNG bytes}."""
+    histories, calibrations = [], []
+    for (model, seed), run_dir in runs.run_dirs.items():  # config order: first seed first
+        histories.append(pd.read_csv(run_dir / "history.csv").assign(model=model, seed=seed))
+        cal = read_calibration(run_dir)
+        if len(cal):
+            calibrations.append(cal.assign(model=model, seed=seed,
+                                           centre=(cal["bin_left"] + cal["bin_right"]) / 2))
     calibration = pd.concat(calibrations) if calibrations else pd.DataFrame()
-    return {"metrics": metrics_figure(runs, models, experiment),
-            "learning_curves": learning_curves_figure(pd.concat(histories), models, experiment),
-            "calibration": calibration_figure(calibration, models, experiment),
-            "example": example_figure(examples, experiment)}
+    models, title = runs.models, runs.name
+    return {"metrics": metrics_figure(runs.metrics, models, title),
+            "learning_curves": learning_curves_figure(pd.concat(histories), models, title),
+            "calibration": calibration_figure(calibration, models, title),
+            "example": example_figure(load_examples(runs), title)}

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rkn.interface import BernoulliPrediction
+from rkn.interface import BernoulliPrediction, SequenceModel
 from rkn.losses import bernoulli_nll
 from rkn.nets import EncoderDecoderConfig, apply_init, build_decoder, build_encoder, check_choice, images_to_batch
 
@@ -96,14 +96,14 @@ class GatedTransition(nn.Module):
         return loc, F.softplus(self.scale(F.relu(proposal))) + SCALE_FLOOR
 
 
-class DKS(nn.Module):
+class DKS(SequenceModel):
     """Deep Kalman smoother (ST-R) or filter (ST-L): images (B, T, H, W, C) -> BernoulliPrediction."""
 
+    config_class = DKSConfig
     config: DKSConfig
 
     def __init__(self, config: DKSConfig) -> None:
-        super().__init__()
-        self.config = config
+        super().__init__(config)
         m, n, units = config.latent_obs_dim, config.state_dim, config.rnn_units
         self.encoder = build_encoder(config)
         self.decoder = build_decoder(config, mean_in=n, var_in=0)

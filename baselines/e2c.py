@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from rkn.interface import BernoulliPrediction
+from rkn.interface import BernoulliPrediction, SequenceModel
 from rkn.losses import bernoulli_nll
 from rkn.nets import EncoderDecoderConfig, apply_init, build_decoder, build_encoder, check_choice, images_to_batch, mlp
 
@@ -78,14 +78,14 @@ def transition_kl(
     return 0.5 * (trace + maha - mean.shape[-1] + log_det)
 
 
-class E2C(nn.Module):
+class E2C(SequenceModel):
     """E2C with the RKN encoder/decoder: images (B, T, H, W, C) -> BernoulliPrediction."""
 
+    config_class = E2CConfig
     config: E2CConfig
 
     def __init__(self, config: E2CConfig) -> None:
-        super().__init__()
-        self.config = config
+        super().__init__(config)
         d = config.latent_obs_dim
         self.encoder = build_encoder(config)
         self.decoder = build_decoder(config, mean_in=d, var_in=0)

@@ -31,6 +31,7 @@ class GRUConfig(RecurrentConfig):
 class GRUBaseline(RecurrentBaseline):
     """GRU baseline: encoder -> nn.GRU(4m) over the sequence -> RKN decoders."""
 
+    config_class = GRUConfig
     config: GRUConfig
 
     def __init__(self, config: GRUConfig) -> None:

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from baselines.lgssm import Gaussian, predict, rts_smooth, update
-from rkn.interface import BernoulliPrediction
+from rkn.interface import BernoulliPrediction, SequenceModel
 from rkn.losses import bernoulli_nll
 from rkn.nets import EncoderDecoderConfig, apply_init, build_decoder, build_encoder, check_choice, images_to_batch
 
@@ -76,14 +76,14 @@ class KVAEConfig(EncoderDecoderConfig):
             raise ValueError("state_dim, num_basis, alpha_units must be >= 1, alpha_warmup_steps >= 0")
 
 
-class KVAE(nn.Module):
+class KVAE(SequenceModel):
     """KVAE with the RKN encoder/decoder: images (B, T, H, W, C) -> BernoulliPrediction."""
 
+    config_class = KVAEConfig
     config: KVAEConfig
 
     def __init__(self, config: KVAEConfig) -> None:
-        super().__init__()
-        self.config = config
+        super().__init__(config)
         obs_dim, state_dim, k = config.latent_obs_dim, config.state_dim, config.num_basis
         self.encoder = build_encoder(config)
         self.decoder = build_decoder(config, mean_in=obs_dim, var_in=0)

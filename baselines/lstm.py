@@ -28,6 +28,7 @@ class LSTMBaseline(RecurrentBaseline):
     units parameters to the count and does not change the function class.
     """
 
+    config_class = LSTMConfig
     config: LSTMConfig
 
     def __init__(self, config: LSTMConfig) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from rkn.interface import BernoulliPrediction, GaussianPrediction
+from rkn.interface import BernoulliPrediction, GaussianPrediction, SequenceModel
 from rkn.nets import (
     EncoderDecoderConfig,
     apply_init,
@@ -71,7 +71,7 @@ def split_sizes(latent_obs_dim: int, variant: str) -> tuple[int, int, int, int]:
     return 2 * m, 5 * m, 2 * m, 3 * m
 
 
-class RecurrentBaseline(nn.Module):
+class RecurrentBaseline(SequenceModel):
     """Encoder -> fused LSTM/GRU over the sequence -> RKN decoders. Subclasses pick the core.
 
     With ``init="keras"`` the core gets Keras' defaults: Glorot-uniform input kernel, orthogonal
@@ -81,8 +81,7 @@ class RecurrentBaseline(nn.Module):
     config: RecurrentConfig
 
     def __init__(self, config: RecurrentConfig) -> None:
-        super().__init__()
-        self.config = config
+        super().__init__(config)
         sizes = split_sizes(config.latent_obs_dim, config.rnn_variant)
         in_size, units, self.mean_in, var_in = sizes
         self.encoder = build_encoder(config)

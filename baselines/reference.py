@@ -1,7 +1,7 @@
 """Parameter-free reference predictors for image imputation (paper.md §5.3), evaluated untrained.
 
 They show where "learned nothing" and "perfect" lie on the same data and metric code as the
-trained models: the runner evaluates them without training (``is_reference``), after
+trained models: the runner evaluates them without training (``trainable`` is False), after
 ``fit_reference`` on the training split, through the usual predict -> BernoulliPrediction ->
 bce_metrics path.
 
@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from rkn.interface import BernoulliPrediction
+from rkn.interface import BernoulliPrediction, SequenceModel
 from rkn.nets import check_choice
 
 PREDICTORS = ("hold_last_frame", "mean_image", "entropy_floor")
@@ -36,15 +36,14 @@ class ReferenceConfig:
     Attributes:
         predictor: "hold_last_frame" | "mean_image" | "entropy_floor".
         input_channels, image_size: image shape (C, H = W).
-        decoder: must be "bernoulli" (the predictors are for image targets).
-        target_dim: unused (accepted so the runner's data overrides apply unchanged).
+        decoder: must be "bernoulli" (the predictors are for image targets; the runner sets it
+            from the data, so a Gaussian experiment is refused).
     """
 
     predictor: str = "hold_last_frame"
     input_channels: int = 1
     image_size: int = 24
     decoder: str = "bernoulli"
-    target_dim: int = 2
 
     def __post_init__(self) -> None:
         """Validate option values."""
@@ -54,15 +53,15 @@ class ReferenceConfig:
                              "use them only in image-imputation experiments")
 
 
-class ReferencePredictor(nn.Module):
+class ReferencePredictor(SequenceModel):
     """A parameter-free predictor: images (B, T, H, W, C) -> BernoulliPrediction."""
 
-    is_reference = True
+    trainable = False
+    config_class = ReferenceConfig
     config: ReferenceConfig
 
     def __init__(self, config: ReferenceConfig) -> None:
-        super().__init__()
-        self.config = config
+        super().__init__(config)
         self.input_is_clean = config.predictor == "entropy_floor"
         shape = (config.image_size, config.image_size, config.input_channels)
         self.register_buffer("mean_image", torch.full(shape, 0.5))

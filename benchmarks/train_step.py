@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from harness.registry import build_model  # noqa: E402
+from harness.config import load_config  # noqa: E402
+from harness.registry import build_configured  # noqa: E402
 from harness.training import TrainConfig, batch_loss, clip_gradients  # noqa: E402
 
 PORT_SECONDS_PER_STEP = 1.8
@@ -30,7 +31,9 @@ PORT_SECONDS_PER_STEP = 1.8
 def time_steps(name: str, batch: dict, repeats: int, device: torch.device) -> list[float]:
     """Wall time of ``repeats`` training steps after two warm-up steps."""
     torch.manual_seed(0)
-    model = build_model(name, {"input_channels": 1, "image_size": 24, "target_dim": 2}).to(device)
+    benchmark_config = load_config([Path(__file__).resolve().parents[1] / "config" / "config.yaml"])
+    model = build_configured(benchmark_config, name, {"input_channels": 1, "image_size": 24,
+                                            "target_dim": 2}).to(device)
     config = TrainConfig()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, eps=config.adam_eps)
     times = []

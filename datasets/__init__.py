@@ -60,12 +60,18 @@ Splits = dict[str, dict[str, np.ndarray]]
 
 @dataclasses.dataclass(frozen=True)
 class DatasetSpec:
-    """A registered dataset: default params (all ints) and a builder ``params -> splits``."""
+    """A registered dataset: default params (all ints) and a builder ``params -> splits``.
+
+    ``version`` is bumped whenever a change of the generator changes its output for the same
+    params; the harness puts it into the dataset's and every dependent run's folder name, so old
+    and new data never mix.
+    """
 
     name: str
     defaults: Mapping[str, int]
     builder: Callable[[dict[str, int]], Splits]
     description: str
+    version: int = 1
 
 
 def _filtering_splits(params: dict[str, int]) -> Splits:

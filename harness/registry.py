@@ -1,102 +1,132 @@
-"""Model registry: names -> (model class, config class, default overrides), plus config helpers.
+"""Model classes by name, their validated configs, and checkpoints that rebuild a trained model.
 
-``build_model("lstm_small")`` gives the E1 parameter-matched LSTM, ``build_model("rkn",
-{"bandwidth": 15})`` the full-transition ablation. Configs round-trip through plain dicts
-(``config_to_dict`` / ``config_from_dict``), so checkpoints and JSON files can embed them.
+The config's models section names a class for every model: a family of ``FAMILIES`` (``rkn``,
+``lstm``, ...) or a user's own ``"package.module:ClassName"`` (a subclass of
+``rkn.interface.SequenceModel``; README, "Compare your own model"). ``make_config`` builds the
+class's config dataclass from the model's params, checking every key and type, so a user model is
+validated exactly like ours.
+
+    build_model("lstm", {"latent_obs_dim": 6})    # the E1 parameter-matched LSTM
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
+import types
+import typing
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
-from torch import nn
 
-from baselines.dks import DKS, DKSConfig
-from baselines.e2c import E2C, E2CConfig
-from baselines.gru import GRUBaseline, GRUConfig
-from baselines.kvae import KVAE, KVAEConfig
-from baselines.lstm import LSTMBaseline, LSTMConfig
-from baselines.reference import ReferenceConfig, ReferencePredictor
+from baselines.dks import DKS
+from baselines.e2c import E2C
+from baselines.gru import GRUBaseline
+from baselines.kvae import KVAE
+from baselines.lstm import LSTMBaseline
+from baselines.reference import ReferencePredictor
 from rkn.full_cov import FullCovRKN
-from rkn.model import RKN, RKNConfig
+from rkn.interface import SequenceModel
+from rkn.model import RKN
 
-
-class ModelSpec(NamedTuple):
-    """One registry entry: how to build a named model."""
-
-    model_cls: type[nn.Module]
-    config_cls: type
-    defaults: Mapping[str, Any]
-
-
-MODELS: dict[str, ModelSpec] = {
-    # E1 RKN: m = 15, K = 15, b = 3 (the RKNConfig defaults).
-    "rkn": ModelSpec(RKN, RKNConfig, {"latent_obs_dim": 15, "num_basis": 15, "bandwidth": 3}),
-    # Ignores the valid flags: black frames are treated as observations (TF never_invalid=True).
-    "rkn_uninformed": ModelSpec(
-        RKN,
-        RKNConfig,
-        {"latent_obs_dim": 15, "num_basis": 15, "bandwidth": 3, "use_obs_valid": False},
-    ),
-    "lstm": ModelSpec(LSTMBaseline, LSTMConfig, {"latent_obs_dim": 50}),
-    "lstm_small": ModelSpec(LSTMBaseline, LSTMConfig, {"latent_obs_dim": 6}),  # E1 matched
-    "gru": ModelSpec(GRUBaseline, GRUConfig, {"latent_obs_dim": 50}),
-    "gru_small": ModelSpec(GRUBaseline, GRUConfig, {"latent_obs_dim": 8}),  # E1 matched
-    # E2 generative baselines (paper.md §5.2); KVAE filter and smoother share training.
-    "kvae_filter": ModelSpec(KVAE, KVAEConfig, {"imputation": "filter"}),
-    "kvae_smooth": ModelSpec(KVAE, KVAEConfig, {"imputation": "smooth"}),
-    "e2c": ModelSpec(E2C, E2CConfig, {}),
-    "dks": ModelSpec(DKS, DKSConfig, {"direction": "backward"}),          # ST-R smoother
-    "dks_filter": ModelSpec(DKS, DKSConfig, {"direction": "forward"}),    # ST-L filter
-    # E2 reference rows (paper.md §5.3): evaluated without training.
-    "hold_last_frame": ModelSpec(ReferencePredictor, ReferenceConfig, {"predictor": "hold_last_frame"}),
-    "mean_image": ModelSpec(ReferencePredictor, ReferenceConfig, {"predictor": "mean_image"}),
-    "entropy_floor": ModelSpec(ReferencePredictor, ReferenceConfig, {"predictor": "entropy_floor"}),
-    # E4 large baselines (m = 100, 400 units); the quad-link encoder comes from the experiment's
-    # model_overrides like for every other model of E4/E5.
-    "lstm_m100": ModelSpec(LSTMBaseline, LSTMConfig, {"latent_obs_dim": 100}),
-    "gru_m100": ModelSpec(GRUBaseline, GRUConfig, {"latent_obs_dim": 100}),
-    # E8 ablations of the E1 RKN: bandwidth b (15 = full blocks), number of bases K, and the full
-    # 2m x 2m belief covariance with the exact Kalman update (rkn/full_cov.py).
-    **{f"rkn_b{b}": ModelSpec(RKN, RKNConfig,
-                              {"latent_obs_dim": 15, "num_basis": 15, "bandwidth": b})
-       for b in (0, 1, 5, 15)},
-    **{f"rkn_k{k}": ModelSpec(RKN, RKNConfig,
-                              {"latent_obs_dim": 15, "num_basis": k, "bandwidth": 3})
-       for k in (1, 3)},
-    "rkn_full_cov": ModelSpec(
-        FullCovRKN, RKNConfig, {"latent_obs_dim": 15, "num_basis": 15, "bandwidth": 3}),
+# The model families of this project (the `class` of the config's models section).
+FAMILIES: dict[str, type[SequenceModel]] = {
+    "rkn": RKN,
+    "rkn_full_cov": FullCovRKN,     # E8: full 2m x 2m belief covariance, exact Kalman update
+    "lstm": LSTMBaseline,
+    "gru": GRUBaseline,
+    "kvae": KVAE,                   # E2/E5 generative baselines (paper.md §5.2)
+    "e2c": E2C,
+    "dks": DKS,
+    "reference": ReferencePredictor,  # untrained reference rows (paper.md §5.3)
 }
 
 
-def _spec(name: str) -> ModelSpec:
-    """Registry entry by name; ValueError lists the valid names."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(sorted(MODELS))}")
-    return MODELS[name]
+def model_class(name: str) -> type[SequenceModel]:
+    """The class of a family name or of ``"package.module:ClassName"``.
 
-
-def config_from_dict(name: str, data: Mapping[str, Any] | None = None) -> Any:
-    """The config of model ``name``: registry defaults, then ``data`` on top.
-
-    Lists (from JSON) become tuples. Raises ValueError for an unknown model name, or for an
-    unknown key (naming it and listing the valid keys).
+    Raises:
+        ValueError: unknown family, module that cannot be imported, missing class, or a class that
+            is not a ``SequenceModel`` with a dataclass ``config_class``; the message says why.
     """
-    spec = _spec(name)
-    valid = [f.name for f in dataclasses.fields(spec.config_cls)]
-    data = dict(data or {})
-    for key in data:
-        if key not in valid:
-            raise ValueError(
-                f"unknown config key {key!r} for model {name!r}; valid keys: {', '.join(valid)}"
-            )
-    values = {**spec.defaults, **data}
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    return spec.config_cls(**values)
+    if ":" not in name:
+        if name not in FAMILIES:
+            raise ValueError(f"unknown model class {name!r}; valid families: "
+                             f"{', '.join(sorted(FAMILIES))}, or 'package.module:ClassName'")
+        return FAMILIES[name]
+    module_name, _, class_name = name.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ValueError(f"cannot import module {module_name!r} of model class {name!r} ({err}); "
+                         "install your package or put its folder on PYTHONPATH") from None
+    cls = getattr(module, class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, SequenceModel)):
+        raise ValueError(f"{name!r} is not a subclass of rkn.interface.SequenceModel "
+                         "(README, 'Compare your own model')")
+    if not dataclasses.is_dataclass(getattr(cls, "config_class", None)):
+        raise ValueError(f"{name!r} has no dataclass config_class; set config_class = YourConfig")
+    return cls
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    """``value`` as the field type ``hint`` wants it (lists become tuples, ints floats), or
+    TypeError naming the key, the value and the expected type. Unsupported hints pass as is."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is bool:
+        ok = isinstance(value, bool)
+    elif hint is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif hint is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif hint is str:
+        ok = isinstance(value, str)
+    elif origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        ok = isinstance(value, (list, tuple))
+        if ok:
+            return tuple(_coerce(item, args[0], f"{key}[{i}]") for i, item in enumerate(value))
+    elif origin in (typing.Union, types.UnionType) and type(None) in args and value is None:
+        return None
+    else:
+        return value
+    if not ok:
+        name = getattr(hint, "__name__", str(hint))
+        hint_text = "a list of " + getattr(args[0], "__name__", str(args[0])) if origin is tuple \
+            else name
+        extra = (" (YAML 1.1 reads 1e-3 as a string: write 1.0e-3)"
+                 if isinstance(value, str) and hint is float else "")
+        raise TypeError(f"{key} must be {hint_text}, got {value!r}{extra}")
+    return value
+
+
+def make_config(cls: type[SequenceModel], params: Mapping[str, Any] | None = None, *,
+                where: str = "") -> Any:
+    """The config dataclass of ``cls`` built from ``params`` (defaults for the other fields).
+
+    Raises:
+        ValueError: an unknown key (the message lists the valid keys), a value of the wrong type,
+            or a value the dataclass refuses (its ``__post_init__``); prefixed with ``where``.
+    """
+    config_cls = cls.config_class
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    hints = typing.get_type_hints(config_cls)
+    prefix = f"{where}: " if where else ""
+    values = {}
+    for key, value in (params or {}).items():
+        if key not in fields:
+            raise ValueError(f"{prefix}unknown config key {key!r} of {config_cls.__name__}; "
+                             f"valid keys: {', '.join(fields)}")
+        try:
+            values[key] = _coerce(value, hints[key], key)
+        except TypeError as err:
+            raise ValueError(f"{prefix}{err}") from None
+    try:
+        return config_cls(**values)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{prefix}{err}") from None
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
@@ -104,38 +134,39 @@ def config_to_dict(config: Any) -> dict[str, Any]:
     return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
 
 
-def build_model(name: str, overrides: Mapping[str, Any] | None = None) -> nn.Module:
-    """Build model ``name`` with registry defaults updated by ``overrides``.
+def build_model(class_name: str, params: Mapping[str, Any] | None = None) -> SequenceModel:
+    """Build a model of ``class_name`` (family or ``"package.module:ClassName"``).
 
     Args:
-        name: a key of ``MODELS``.
-        overrides: config fields to change (e.g. a full ``config_to_dict`` from a checkpoint).
+        class_name: see ``model_class``.
+        params: config fields to set (e.g. a full ``config_to_dict`` from a checkpoint).
 
     Returns:
-        The model (``model.config`` holds its frozen config).
+        The model; ``model.config`` holds its frozen config.
 
     Raises:
-        ValueError: unknown name, unknown config key, or invalid option value.
+        ValueError: unknown class, unknown config key, wrong type or invalid option value.
     """
-    return _spec(name).model_cls(config_from_dict(name, overrides))
+    cls = model_class(class_name)
+    return cls(make_config(cls, params))
 
 
-def count_parameters(model: nn.Module, include_masked: bool = False) -> int:
-    """Number of trainable parameters.
+def build_configured(config: Mapping[str, Any], name: str,
+                     extra: Mapping[str, Any] | None = None) -> SequenceModel:
+    """Build the model ``name`` of a config's models section, ``extra`` params on top.
 
-    Transition-basis entries outside the band are stored (as in TF) but fixed at zero by the mask
-    and never trained; they are excluded unless ``include_masked`` (Keras ``count_params``
-    would include them).
+    Raises:
+        KeyError: ``name`` is not in the config's models section.
+        ValueError: as ``build_model``.
     """
-    total = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    if not include_masked:
-        total -= sum(m.num_masked() for m in model.modules() if hasattr(m, "num_masked"))
-    return total
+    entry = config["models"][name]
+    return build_model(entry["class"], {**entry.get("params", {}), **(extra or {})})
 
 
-def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild a trained model from a run's ``model.pt`` alone (it carries its name and config)."""
+def load_checkpoint(path: str | os.PathLike[str],
+                    map_location: str | torch.device = "cpu") -> SequenceModel:
+    """Rebuild a trained model from a run's ``model.pt`` alone (it carries its class and config)."""
     payload = torch.load(path, map_location=map_location, weights_only=True)
-    model = build_model(payload["model"], payload["config"])
+    model = build_model(payload["class"], payload["config"])
     model.load_state_dict(payload["state_dict"])
     return model.eval()

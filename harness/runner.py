@@ -7,6 +7,7 @@ so an interrupted or failed run leaves no partial run folder behind.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import logging
 import math
@@ -22,14 +23,18 @@ import numpy as np
 import torch
 
 from harness import training
-from harness.config import RunSpec, derive_seeds
 from harness.io import atomic_write, atomic_write_json, atomic_write_text
-from harness.registry import build_model, config_to_dict, count_parameters
+from harness.registry import config_to_dict, make_config, model_class
+from harness.runspec import RunSpec, derive_seeds
+from rkn.interface import SequenceModel
 
 log = logging.getLogger(__name__)
 
 # How many test sequences keep their full predictions for the example-sequence figure.
 EXAMPLE_SEQUENCES = 4
+# Every file a run folder holds (the workflow's train rule declares exactly these).
+RUN_FILES = ("config.json", "model.pt", "history.csv", "metrics.json", "calibration.csv",
+             "examples.npz", "meta.json")
 
 
 class RunExistsError(FileExistsError):
@@ -51,7 +56,11 @@ def select_device(name: str) -> torch.device:
 
 
 def data_overrides(split: dict[str, np.ndarray]) -> dict:
-    """Model settings that follow from the data: image size and channels, output kind and size."""
+    """Model settings that follow from the data: image size and channels, output kind and size.
+
+    The runner sets those of them that the model's config dataclass declares (a user model
+    without, e.g., ``image_size`` simply does not get it).
+    """
     images, targets = split["images"], split["targets"]
     overrides = {"input_channels": int(images.shape[-1]), "image_size": int(images.shape[2])}
     if targets.ndim == 5:  # image targets: Bernoulli image decoder
@@ -61,16 +70,25 @@ def data_overrides(split: dict[str, np.ndarray]) -> dict:
     return overrides
 
 
-def _inputs_for(model: torch.nn.Module, split: dict) -> dict:
-    """The split as the model sees it: reference oracles with ``input_is_clean`` get the clean frames."""
-    if getattr(model, "input_is_clean", False):
+def build_run_model(spec: RunSpec, train_split: dict[str, np.ndarray]) -> SequenceModel:
+    """The run's model: its class and params from the spec, the data's settings on top."""
+    cls = model_class(spec.model_class)
+    declared = {f.name for f in dataclasses.fields(cls.config_class)}
+    from_data = {k: v for k, v in data_overrides(train_split).items() if k in declared}
+    return cls(make_config(cls, {**spec.model_params, **from_data},
+                           where=f"model {spec.model} ({spec.model_class})"))
+
+
+def _inputs_for(model: SequenceModel, split: dict) -> dict:
+    """The split as the model sees it: oracles with ``input_is_clean`` get the clean frames."""
+    if model.input_is_clean:
         return {**split, "images": split["targets"]}
     return split
 
 
-def _fit_reference(model: torch.nn.Module, train_part: dict[str, np.ndarray], val: training.Split,
+def _fit_reference(model: SequenceModel, train_part: dict[str, np.ndarray], val: training.Split,
                    batch_size: int) -> training.FitResult:
-    """Parameter-free reference predictors (baselines.reference): fit statistics, no training."""
+    """Parameter-free reference predictors (``trainable`` False): fit statistics, no training."""
     model.fit_reference(train_part)
     val_loss = training.mean_loss(model, val, batch_size)
     return training.FitResult(history=[{"epoch": 0, "train_loss": math.nan, "val_loss": val_loss,
@@ -100,6 +118,19 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     atomic_write(path, lambda handle: np.savez_compressed(handle, **arrays))
 
 
+def _examples(extras: dict[str, np.ndarray], test_split: dict[str, np.ndarray]) -> dict:
+    """What the report's figures need of the first test sequences: the predictions, the targets,
+    and every per-sequence array of the test split (obs_valid, noise factors, E3's visibility),
+    so the aggregator never opens a dataset. ``inputs`` are the images the model saw (imputation)."""
+    examples = {k: v[:EXAMPLE_SEQUENCES] for k, v in extras.items() if not k.startswith("hist_")}
+    for key, value in test_split.items():
+        if key != "images":
+            examples[key] = value[:EXAMPLE_SEQUENCES]
+    if "obs_valid" in test_split:
+        examples["inputs"] = test_split["images"][:EXAMPLE_SEQUENCES]
+    return examples
+
+
 def execute_run(
     spec: RunSpec,
     *,
@@ -112,9 +143,10 @@ def execute_run(
 ) -> dict[str, float]:
     """Train, select, evaluate once on the test split, and write the run folder.
 
-    Files: config.json (resolved spec + model config), model.pt (weights with their config),
-    history.csv, metrics.json (flat, numeric), calibration.csv (Gaussian models), examples.npz
-    (first test sequences' predictions), meta.json (timings, versions, seeds).
+    Files (``RUN_FILES``): config.json (resolved spec + model config), model.pt (weights with
+    their class and config), history.csv, metrics.json (flat, numeric), calibration.csv
+    (normalised-error histogram; header only for image models), examples.npz (first test
+    sequences' predictions and per-sequence data), meta.json (timings, versions, seeds).
 
     Returns the test metrics.
     """
@@ -125,15 +157,14 @@ def execute_run(
     started = time.perf_counter()
     seeds = derive_seeds(spec.seed)
     torch.manual_seed(seeds["init"])
-    overrides = {**spec.model_overrides, **data_overrides(train_split)}
-    model = build_model(spec.model, overrides).to(device)
+    model = build_run_model(spec, train_split).to(device)
     train_part, val_part = training.split_train_val(train_split, spec.training.val_fraction)
     log.info("run %s/%s/seed%d: %d train, %d val, %d test sequences on %s", spec.experiment, spec.model,
              spec.seed, len(train_part["images"]), len(val_part["images"]), len(test_split["images"]), device)
 
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", suffix=".tmp", dir=run_dir.parent))
     try:
-        if getattr(model, "is_reference", False):
+        if not model.trainable:
             fit = _fit_reference(model, train_part, training.to_tensors(_inputs_for(model, val_part), device),
                                  spec.training.eval_batch_size)
         else:
@@ -143,24 +174,21 @@ def execute_run(
         test = training.to_tensors(_inputs_for(model, test_split), device)
         test_metrics, extras = training.evaluate(model, test, spec.training.eval_batch_size)
         test_metrics["selected_epoch"] = float(fit.selected_epoch)
-        # Trained parameters; basis entries outside the band are stored but never trained.
-        test_metrics["n_params"] = float(count_parameters(model))
+        test_metrics["n_params"] = float(model.num_trained_parameters())
         model_config = config_to_dict(model.config)
         atomic_write_json(tmp_dir / "config.json", {**spec.to_dict(), "model_config": model_config})
-        torch.save({"model": spec.model, "config": model_config, "state_dict": model.state_dict(),
+        torch.save({"model": spec.model, "class": spec.model_class, "config": model_config, "state_dict": model.state_dict(),
                     "epoch": fit.selected_epoch}, tmp_dir / "model.pt")
         atomic_write_text(tmp_dir / "history.csv", _history_csv(fit.history))
         atomic_write_json(tmp_dir / "metrics.json", test_metrics)
+        # Written for every model (header only without a Gaussian output): the rule declares it.
+        rows = ""
         if "hist_density" in extras:
             edges, density = extras["hist_edges"], extras["hist_density"]
-            rows = "".join(f"{lo:.4f},{hi:.4f},{d:.8g}\n" for lo, hi, d in zip(edges[:-1], edges[1:], density))
-            atomic_write_text(tmp_dir / "calibration.csv", "bin_left,bin_right,density\n" + rows)
-        examples = {k: v[:EXAMPLE_SEQUENCES] for k, v in extras.items() if not k.startswith("hist_")}
-        examples["targets"] = test_split["targets"][:EXAMPLE_SEQUENCES]
-        if "obs_valid" in test_split:  # what the model saw, for the imputation figure
-            examples["inputs"] = test_split["images"][:EXAMPLE_SEQUENCES]
-            examples["obs_valid"] = test_split["obs_valid"][:EXAMPLE_SEQUENCES]
-        _save_npz(tmp_dir / "examples.npz", examples)
+            rows = "".join(f"{lo:.4f},{hi:.4f},{d:.8g}\n"
+                           for lo, hi, d in zip(edges[:-1], edges[1:], density))
+        atomic_write_text(tmp_dir / "calibration.csv", "bin_left,bin_right,density\n" + rows)
+        _save_npz(tmp_dir / "examples.npz", _examples(extras, test_split))
         atomic_write_json(tmp_dir / "meta.json", {
             **git_state(), "torch": torch.__version__, "device": str(device), "threads": torch.get_num_threads(),
             "seeds": seeds, "wall_seconds": round(time.perf_counter() - started, 3),

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from harness import metrics
 from rkn import losses
-from rkn.interface import BernoulliPrediction, GaussianPrediction
+from rkn.interface import BernoulliPrediction, GaussianPrediction, SequenceModel
 
 log = logging.getLogger(__name__)
 
@@ -94,18 +94,10 @@ def split_train_val(split: dict[str, np.ndarray], val_fraction: float) -> tuple[
     return {k: v[:cut] for k, v in split.items()}, {k: v[cut:] for k, v in split.items()}
 
 
-def batch_loss(model: nn.Module, batch: Split) -> Tensor:
-    """Mean per-step loss of one batch.
-
-    A model with its own objective (generative baselines: minus an ELBO) defines
-    ``training_loss(images, obs_valid, targets) -> scalar Tensor``, which is used instead. Every
-    model is still validated and evaluated on its predictions (``per_step_loss``, the metrics).
-    """
-    own_loss = getattr(model, "training_loss", None)
-    if own_loss is not None:
-        return own_loss(batch["images"], batch.get("obs_valid"), batch["targets"])
-    pred = model(batch["images"], batch.get("obs_valid"))
-    return losses.per_step_loss(pred, batch["targets"]).mean()
+def batch_loss(model: SequenceModel, batch: Split) -> Tensor:
+    """The scalar to minimise for one batch: ``model.training_loss`` (by default the mean per-step
+    loss of its predictions; generative baselines return minus their ELBO)."""
+    return model.training_loss(batch["images"], batch.get("obs_valid"), batch["targets"])
 
 
 def clip_gradients(model: nn.Module, mode: str, value: float) -> None:

@@ -12,7 +12,7 @@ import math
 import torch
 from torch import Tensor
 
-from rkn.interface import BernoulliPrediction, GaussianPrediction, Prediction
+from rkn.predictions import BernoulliPrediction, GaussianPrediction, Prediction
 
 # Added to every predicted variance before the likelihood (TF-master uses 1e-8; paper.md §3.1).
 VARIANCE_EPS = 1e-8

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from rkn.cell import STEP_ORDERS, RKNCell
-from rkn.interface import BernoulliPrediction, GaussianPrediction
+from rkn.interface import BernoulliPrediction, GaussianPrediction, SequenceModel
 from rkn.kalman import FactorizedCov
 from rkn.nets import (
     ACTIVATIONS,
@@ -85,7 +85,7 @@ class RKNConfig(EncoderDecoderConfig):
             raise ValueError("trans_noise_init and init_cov must be > 0")
 
 
-class RKN(nn.Module):
+class RKN(SequenceModel):
     """Recurrent Kalman Network: images (B, T, H, W, C) -> Gaussian or Bernoulli prediction.
 
     The encoder runs on all B*T frames at once; the cell filters in latent space; the decoder
@@ -93,9 +93,11 @@ class RKN(nn.Module):
     [upper, lower, side]) of every step.
     """
 
+    config_class = RKNConfig
+    config: RKNConfig
+
     def __init__(self, config: RKNConfig) -> None:
-        super().__init__()
-        self.config = config
+        super().__init__(config)
         m = config.latent_obs_dim
         self.encoder = build_encoder(config)
         transition = LocallyLinearTransition(
@@ -116,6 +118,12 @@ class RKN(nn.Module):
         )
         self.decoder = build_decoder(config, mean_in=2 * m, var_in=3 * m)
         apply_init(self, self.encoder, config.init)
+
+    def num_trained_parameters(self) -> int:
+        """Trained parameters: transition-basis entries outside the band are stored (as in TF) but
+        fixed at zero by the mask and never trained, so they are not counted (Keras'
+        ``count_params`` would count them)."""
+        return super().num_trained_parameters() - self.cell.transition.num_masked()
 
     def filter(
         self, images: Tensor, obs_valid: Tensor | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from baselines.dks import gaussian_kl
-from harness.registry import build_model
+from tests.config_models import build_named
 from tests.baselines.imputation_data import IMAGE_OVERRIDES, tiny_batch
 
 
@@ -23,7 +23,7 @@ def test_gaussian_kl_matches_torch_distributions() -> None:
 
 def test_kl_weight_anneals_linearly_to_one() -> None:
     """beta = kl_start at step 0, halfway at half the anneal steps, 1 afterwards."""
-    net = build_model("dks", {**IMAGE_OVERRIDES, "kl_start": 0.2, "kl_anneal_steps": 10})
+    net = build_named("dks", {**IMAGE_OVERRIDES, "kl_start": 0.2, "kl_anneal_steps": 10})
     assert net.kl_weight() == 0.2
     net.train_steps.fill_(5)
     assert abs(net.kl_weight() - 0.6) < 1e-12
@@ -35,7 +35,7 @@ def test_backward_inference_uses_future_frames() -> None:
     """Control: the ST-R (smoother) imputation of early frames depends on later frames."""
     batch = tiny_batch()
     torch.manual_seed(0)
-    net = build_model("dks", IMAGE_OVERRIDES).eval()
+    net = build_named("dks", IMAGE_OVERRIDES).eval()
     images, valid = batch["images"][:2], batch["obs_valid"][:2]
     altered = images.clone()
     altered[:, 6:] = 255 - altered[:, 6:]

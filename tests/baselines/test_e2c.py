@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from baselines.e2c import transition_kl
-from harness.registry import build_model
+from tests.config_models import build_named
 from tests.baselines.imputation_data import IMAGE_OVERRIDES, tiny_batch
 
 
@@ -37,7 +37,7 @@ def test_transition_kl_matches_dense_formula() -> None:
 def test_transition_matrix_is_identity_plus_rank_one() -> None:
     """E2C.transition returns A = I + v r^T and det A = 1 + r^T v (checked with a dense determinant)."""
     torch.manual_seed(0)
-    net = build_model("e2c", IMAGE_OVERRIDES).double()
+    net = build_named("e2c", IMAGE_OVERRIDES).double()
     z = torch.randn(4, 3, dtype=torch.float64)
     trans, _, det = net.transition(z)
     torch.testing.assert_close(torch.linalg.det(trans), det, rtol=1e-10, atol=1e-12)
@@ -47,7 +47,7 @@ def test_next_frame_term_targets_the_following_frame() -> None:
     """The pair loss scores x_{t+1}: making frames identical over time changes it (no j -> j pairing)."""
     batch = tiny_batch()
     torch.manual_seed(0)
-    net = build_model("e2c", IMAGE_OVERRIDES).eval()
+    net = build_named("e2c", IMAGE_OVERRIDES).eval()
     with torch.no_grad():
         net.transition_net[-1].weight.zero_()  # A = I, o = 0: the rolled latent equals the sample
         net.transition_net[-1].bias.zero_()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from harness.registry import build_model, count_parameters
+from tests.config_models import build_named
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "config.yaml"
 
@@ -15,7 +15,7 @@ def e3_counts() -> dict[str, int]:
     """Trainable parameters of every E3 model with the experiment's model_overrides."""
     experiment = yaml.safe_load(CONFIG.read_text())["experiments"]["multiple_pendulums"]
     overrides = experiment["model_overrides"]
-    return {name: count_parameters(build_model(name, overrides[name])) for name in experiment["models"]}
+    return {name: build_named(name, overrides[name]).num_trained_parameters() for name in experiment["models"]}
 
 
 def test_e3_parameter_counts() -> None:
@@ -48,7 +48,7 @@ def test_matched_alternatives_quoted_above() -> None:
     """The sizes quoted as closer matches really are within 3 % of the RKN."""
     base = {"encoder_hidden": 90, "input_channels": 3, "target_dim": 6}
     rkn = e3_counts()["rkn"]
-    lstm16 = count_parameters(build_model("lstm", {**base, "latent_obs_dim": 16}))
-    gru19 = count_parameters(build_model("gru", {**base, "latent_obs_dim": 19}))
+    lstm16 = build_named("lstm", {**base, "latent_obs_dim": 16}).num_trained_parameters()
+    gru19 = build_named("gru", {**base, "latent_obs_dim": 19}).num_trained_parameters()
     assert (lstm16, gru19) == (41126, 43124)
     assert abs(lstm16 / rkn - 1) < 0.03 and abs(gru19 / rkn - 1) < 0.03

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from harness import training
-from harness.registry import build_model
+from harness.registry import config_to_dict, load_checkpoint
+from tests.config_models import build_named, named_params
 from tests.baselines.imputation_data import IMAGE_OVERRIDES, tiny_batch
 
 assert_same = partial(torch.testing.assert_close, atol=0.0, rtol=0.0)
@@ -25,7 +26,7 @@ def model(name: str, seed: int = 0):
     overrides = dict(IMAGE_OVERRIDES)
     if name.startswith(("lstm", "gru")):
         overrides.update(latent_obs_dim=4, zero_missing_inputs=True)  # as in the E2 config
-    return build_model(name, overrides).eval()
+    return build_named(name, overrides).eval()
 
 
 @pytest.mark.parametrize("name", INFORMED + ["rkn_uninformed", "mean_image", "entropy_floor"])
@@ -129,15 +130,14 @@ def test_harness_uses_own_loss_only_when_defined() -> None:
 
 @pytest.mark.parametrize("name", ["kvae_smooth", "e2c", "dks_filter", "mean_image"])
 def test_checkpoint_round_trip(name: str, tmp_path) -> None:
-    """model.pt (name, JSON-ready config, weights) rebuilds identical predictions via load_checkpoint."""
-    from harness.registry import config_to_dict, load_checkpoint  # noqa: PLC0415
-
+    """model.pt (class, JSON-ready config, weights) rebuilds identical predictions via
+    load_checkpoint."""
     batch = tiny_batch()
     net = model(name)
     if name == "mean_image":
         net.fit_reference({"targets": batch["targets"].numpy()})
-    torch.save({"model": name, "config": config_to_dict(net.config), "state_dict": net.state_dict()},
-               tmp_path / "model.pt")
+    torch.save({"model": name, "class": named_params(name)[0], "config": config_to_dict(net.config),
+                "state_dict": net.state_dict()}, tmp_path / "model.pt")
     rebuilt = load_checkpoint(tmp_path / "model.pt")
     with torch.no_grad():
         assert_same(rebuilt(batch["images"][:2], batch["obs_valid"][:2]).probs,

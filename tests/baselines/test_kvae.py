@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness.registry import build_model
+from tests.config_models import build_named
 from tests.baselines.imputation_data import IMAGE_OVERRIDES, tiny_batch
 from tests.reference.kalman_numpy import kf_predict, kf_update, rts_smoother
 
@@ -14,7 +14,7 @@ from tests.reference.kalman_numpy import kf_predict, kf_update, rts_smoother
 def test_filter_and_smoother_match_reference_on_model_matrices() -> None:
     """Filtered/smoothed means and covariances of KVAE.run_filter match the NumPy reference."""
     torch.manual_seed(0)
-    kvae = build_model("kvae_filter", IMAGE_OVERRIDES).eval()
+    kvae = build_named("kvae_filter", IMAGE_OVERRIDES).eval()
     with torch.no_grad():  # make the mixture matter: distinct A_k, C_k and a non-uniform alpha
         kvae.transitions.add_(0.2 * torch.randn_like(kvae.transitions))
         kvae.emissions.normal_()
@@ -50,7 +50,7 @@ def test_filter_and_smoother_match_reference_on_model_matrices() -> None:
 def test_alpha_lstm_is_fed_the_prediction_on_missing_frames() -> None:
     """At a missing step the mixture weights of the next step follow C_t mu_{t|t-1}, not the observation."""
     torch.manual_seed(0)
-    kvae = build_model("kvae_filter", IMAGE_OVERRIDES).eval()
+    kvae = build_named("kvae_filter", IMAGE_OVERRIDES).eval()
     obs = torch.randn(1, 4, 2, generator=torch.Generator().manual_seed(2))
     valid = torch.tensor([[True, False, True, True]])
     changed = obs.clone()
@@ -72,7 +72,7 @@ def test_filter_and_smoother_share_training(name: str) -> None:
     losses = []
     for model in ("kvae_filter", name):
         torch.manual_seed(0)
-        net = build_model(model, IMAGE_OVERRIDES)
+        net = build_named(model, IMAGE_OVERRIDES)
         torch.manual_seed(9)
         losses.append(net.training_loss(batch["images"], batch["obs_valid"], batch["targets"]).item())
     assert losses[0] == losses[1]
@@ -82,7 +82,7 @@ def test_smoother_uses_future_frames() -> None:
     """Control for the filtering leakage test: the smoothed imputation of an early frame depends on later ones."""
     batch = tiny_batch()
     torch.manual_seed(0)
-    net = build_model("kvae_smooth", IMAGE_OVERRIDES).eval()
+    net = build_named("kvae_smooth", IMAGE_OVERRIDES).eval()
     images, valid = batch["images"][:2], batch["obs_valid"][:2]
     altered = images.clone()
     altered[:, 6:] = 255 - altered[:, 6:]

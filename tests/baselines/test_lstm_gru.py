@@ -11,7 +11,7 @@ import torch
 from baselines.gru import GRUBaseline, GRUConfig
 from baselines.lstm import LSTMBaseline, LSTMConfig
 from baselines.recurrent import split_sizes
-from harness.registry import build_model
+from tests.config_models import build_named
 from tests.toy_data import mean_nll, moving_square
 
 assert_same = partial(torch.testing.assert_close, atol=0.0, rtol=0.0)
@@ -27,7 +27,7 @@ def random_images(batch: int, steps: int, seed: int = 0) -> torch.Tensor:
 def test_training_reduces_loss(name: str) -> None:
     """About 20 full-batch Adam steps on a tiny moving-square task lower the NLL; nothing is NaN."""
     torch.manual_seed(0)
-    model = build_model(name)
+    model = build_named(name)
     images, targets = moving_square()
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     losses = []
@@ -49,7 +49,7 @@ def test_same_seed_same_outputs_and_gradients(name: str) -> None:
     runs = []
     for _ in range(2):
         torch.manual_seed(3)
-        model = build_model(name)
+        model = build_named(name)
         pred = model(images)
         mean_nll(pred, targets).backward()
         runs.append((pred.var.detach(), [p.grad.clone() for p in model.parameters()]))
@@ -75,7 +75,7 @@ def test_variant_sizes(variant: str, expected: tuple[int, int, int, int]) -> Non
 def test_paper_variant_feeds_exp_of_second_half_to_variance_decoder() -> None:
     """paper variant: mean decoder sees units [0, 2m), variance decoder exp(units [2m, 4m))."""
     torch.manual_seed(0)
-    model = build_model("lstm_small")
+    model = build_named("lstm_small")
     images = random_images(2, 3)
     captured = {}
     model.rnn.register_forward_hook(lambda mod, inp, out: captured.update(out=out[0]))
@@ -103,19 +103,19 @@ def test_valid_flag_is_an_input() -> None:
 def test_gate_bias_init() -> None:
     """Keras init: LSTM forget-gate bias 1, other gate biases 0; GRU gate biases 0 by default."""
     torch.manual_seed(0)
-    lstm = build_model("lstm_small").rnn
+    lstm = build_named("lstm_small").rnn
     units = lstm.hidden_size
     bias = lstm.bias_ih_l0 + lstm.bias_hh_l0
     assert (bias[units : 2 * units] == 1).all()
     assert (bias[:units] == 0).all() and (bias[2 * units :] == 0).all()
-    gru = build_model("gru_small", {"gate_bias": 1.0}).rnn
+    gru = build_named("gru_small", {"gate_bias": 1.0}).rnn
     gbias = gru.bias_ih_l0 + gru.bias_hh_l0
     assert (gbias[: 2 * gru.hidden_size] == 1).all() and (gbias[2 * gru.hidden_size :] == 0).all()
-    assert (build_model("gru_small").rnn.bias_ih_l0 == 0).all()
+    assert (build_named("gru_small").rnn.bias_ih_l0 == 0).all()
 
 
 def test_keras_recurrent_kernel_is_orthogonal() -> None:
     """Keras init gives an orthogonal recurrent kernel (orthonormal columns of weight_hh)."""
     torch.manual_seed(0)
-    w = build_model("gru_small").rnn.weight_hh_l0.detach()
+    w = build_named("gru_small").rnn.weight_hh_l0.detach()
     torch.testing.assert_close(w.T @ w, torch.eye(w.shape[1]), atol=1e-5, rtol=0)

@@ -8,9 +8,9 @@ import numpy as np
 import torch
 
 from datasets import build_dataset
-from harness.config import RunSpec
-from harness.registry import build_model
+from tests.config_models import build_named
 from harness.runner import execute_run
+from harness.runspec import RunSpec
 from harness.training import TrainConfig
 from tests.baselines.imputation_data import IMAGE_OVERRIDES, tiny_batch
 
@@ -26,7 +26,7 @@ def test_hold_last_frame_matches_loop() -> None:
             if valid[b, t]:
                 last = images[b, t]
             expected[b, t] = np.clip(last / 255.0, 1e-3, 1 - 1e-3)
-    net = build_model("hold_last_frame", IMAGE_OVERRIDES)
+    net = build_named("hold_last_frame", IMAGE_OVERRIDES)
     got = net(batch["images"], batch["obs_valid"]).probs.double().numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-6)
 
@@ -34,7 +34,7 @@ def test_hold_last_frame_matches_loop() -> None:
 def test_mean_image_comes_from_training_targets() -> None:
     """mean_image predicts the clipped per-pixel mean of the training targets at every frame."""
     batch = tiny_batch()
-    net = build_model("mean_image", IMAGE_OVERRIDES)
+    net = build_named("mean_image", IMAGE_OVERRIDES)
     net.fit_reference({"targets": batch["targets"].numpy()})
     expected = np.clip(batch["targets"].numpy().astype(np.float64).mean(axis=(0, 1)) / 255, 1e-3, 1 - 1e-3)
     probs = net(batch["images"][:2], batch["obs_valid"][:2]).probs
@@ -46,7 +46,8 @@ def spec(model: str) -> RunSpec:
     """A tiny E2 run spec."""
     return RunSpec(scale="test", experiment="pendulum_imputation", model=model, seed=0,
                    dataset="pendulum_imputation", generator="pendulum_imputation",
-                   dataset_params={}, training=TrainConfig(epochs=1, batch_size=4), model_overrides={})
+                   dataset_params={}, dataset_version=1, training=TrainConfig(epochs=1, batch_size=4),
+                   model_class="reference", model_params={"predictor": model})
 
 
 def test_runner_evaluates_references_untrained(tmp_path) -> None:

@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.config import load_config, resolve_run, run_grid
+from harness.config import load_config
+from harness.runspec import resolve_run, run_grid
 from tests.reduced_config import reduced_smoke
 from tests.workflow.test_smoke_regression import compare_metrics
 

@@ -9,7 +9,7 @@ import torch
 from rkn.full_cov import FullCovCell
 from rkn.kalman_full import (FullBelief, block_diagonals, masked_update_full, predict_full,
                              update_full)
-from harness.registry import build_model
+from tests.config_models import build_named
 from rkn.transition import LocallyLinearTransition
 from tests.reference.kalman_numpy import kf_predict, kf_update
 
@@ -113,9 +113,9 @@ def test_bandwidth_zero_equals_factorized_rkn(valid: bool) -> None:
     """
     overrides = {"bandwidth": 0, "latent_obs_dim": 5}
     torch.manual_seed(4)
-    factorized = build_model("rkn", overrides).double()
+    factorized = build_named("rkn", overrides).double()
     torch.manual_seed(4)
-    full = build_model("rkn_full_cov", overrides).double()
+    full = build_named("rkn_full_cov", overrides).double()
     images = torch.randint(0, 256, (2, 5, 24, 24, 1), generator=torch.Generator().manual_seed(5),
                            dtype=torch.uint8)
     mask = torch.tensor([[True, False, True, True, False]] * 2) if valid else None
@@ -131,9 +131,9 @@ def test_full_covariance_differs_from_factorized_with_a_band() -> None:
     basis makes the blocks banded.)
     """
     torch.manual_seed(6)
-    factorized = build_model("rkn").double()
+    factorized = build_named("rkn").double()
     torch.manual_seed(6)
-    full = build_model("rkn_full_cov").double()
+    full = build_named("rkn_full_cov").double()
     kick = 0.05 * torch.randn(factorized.cell.transition.basis.shape, dtype=torch.float64,
                               generator=torch.Generator().manual_seed(8))
     with torch.no_grad():

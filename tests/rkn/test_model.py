@@ -1,4 +1,4 @@
-"""Model-level contracts of the RKN and the registry: shapes, masks, determinism, configs, sizes."""
+"""Model-level contracts of the RKN and the shipped models: shapes, masks, determinism, configs, sizes."""
 
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ from rkn import nets
 from rkn.interface import BernoulliPrediction, GaussianPrediction
 from rkn.kalman import Belief, FactorizedCov, predict
 from rkn.model import RKN, RKNConfig
-from harness.registry import MODELS, build_model, config_from_dict, config_to_dict, count_parameters
+from harness.registry import build_model, config_to_dict, make_config, model_class
+from tests.config_models import build_named, named_config, named_params, shipped_models
 from tests.toy_data import mean_nll, moving_square
 
 assert_same = partial(torch.testing.assert_close, atol=0.0, rtol=0.0)
 # Models with a Gaussian output; the image-only E2 models are tested in tests/baselines/.
-GAUSSIAN_MODELS = sorted(n for n in MODELS if config_from_dict(n).decoder == "gaussian")
+GAUSSIAN_MODELS = sorted(n for n in shipped_models() if named_config(n).decoder == "gaussian")
 
 
 def random_images(batch: int, steps: int, size: int = 24, seed: int = 0) -> torch.Tensor:
@@ -31,7 +32,7 @@ def random_images(batch: int, steps: int, size: int = 24, seed: int = 0) -> torc
 def train_losses(name: str, steps: int = 20, seed: int = 0) -> list[float]:
     """Full-batch Adam on ``moving_square``; the loss before every step."""
     torch.manual_seed(seed)
-    model = build_model(name)
+    model = build_named(name)
     images, targets = moving_square()
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
@@ -49,7 +50,7 @@ def train_losses(name: str, steps: int = 20, seed: int = 0) -> list[float]:
 def test_gaussian_prediction_shapes(name: str, batch: int, steps: int) -> None:
     """Every registry model maps (B, T, 24, 24, 1) images to (B, T, 2) means and positive vars."""
     torch.manual_seed(0)
-    model = build_model(name)
+    model = build_named(name)
     valid = torch.rand(batch, steps, generator=torch.Generator().manual_seed(2)) > 0.5
     pred = model(random_images(batch, steps), valid)
     assert isinstance(pred, GaussianPrediction)
@@ -62,7 +63,7 @@ def test_gaussian_prediction_shapes(name: str, batch: int, steps: int) -> None:
 def test_bernoulli_prediction_shapes(name: str, batch: int, steps: int) -> None:
     """The image decoder returns per-pixel probabilities (B, T, 24, 24, 1) in (0, 1)."""
     torch.manual_seed(0)
-    model = build_model(name, {"decoder": "bernoulli"})
+    model = build_named(name, {"decoder": "bernoulli"})
     pred = model(random_images(batch, steps), torch.ones(batch, steps, dtype=torch.bool))
     assert isinstance(pred, BernoulliPrediction)
     assert pred.probs.shape == (batch, steps, 24, 24, 1)
@@ -72,7 +73,7 @@ def test_bernoulli_prediction_shapes(name: str, batch: int, steps: int) -> None:
 def test_quad_link_layout_shapes() -> None:
     """The quad-link encoder and E5 decoder map 48x48 frames to 48x48 probabilities."""
     torch.manual_seed(0)
-    model = build_model(
+    model = build_named(
         "rkn", {"encoder": "quad_link", "image_size": 48, "encoder_hidden": 200,
                 "latent_obs_dim": 10, "decoder": "bernoulli"}
     )
@@ -93,7 +94,7 @@ def test_same_seed_same_outputs_and_gradients() -> None:
     grads = []
     for _ in range(2):
         torch.manual_seed(7)
-        model = build_model("rkn")
+        model = build_named("rkn")
         pred = model(images)
         mean_nll(pred, targets).backward()
         grads.append((pred.mean.detach(), [p.grad.clone() for p in model.parameters()]))
@@ -105,16 +106,16 @@ def test_same_seed_same_outputs_and_gradients() -> None:
 def test_different_seed_different_init() -> None:
     """A different seed gives different initial weights."""
     torch.manual_seed(0)
-    a = build_model("rkn").encoder.conv[0].weight
+    a = build_named("rkn").encoder.conv[0].weight
     torch.manual_seed(1)
-    b = build_model("rkn").encoder.conv[0].weight
+    b = build_named("rkn").encoder.conv[0].weight
     assert not torch.equal(a, b)
 
 
 def test_all_invalid_posterior_stays_at_prediction() -> None:
     """With every frame invalid the posterior is the pure prediction from the initial belief."""
     torch.manual_seed(0)
-    model = build_model("rkn")
+    model = build_named("rkn")
     batch, steps, m = 2, 4, 15
     invalid = torch.zeros(batch, steps, dtype=torch.bool)
     post_mean, cov = model.filter(random_images(batch, steps), invalid)
@@ -135,7 +136,7 @@ def test_all_invalid_posterior_stays_at_prediction() -> None:
 def test_invalid_frame_pixels_change_nothing() -> None:
     """Changing the pixels of an invalid frame changes no output; changing a valid frame does."""
     torch.manual_seed(0)
-    model = build_model("rkn")
+    model = build_named("rkn")
     images = random_images(2, 5)
     valid = torch.ones(2, 5, dtype=torch.bool)
     valid[:, 2] = False
@@ -155,10 +156,10 @@ def test_uninformed_ignores_mask() -> None:
     valid = torch.ones(2, 5, dtype=torch.bool)
     valid[:, 1:3] = False
     torch.manual_seed(0)
-    uninformed = build_model("rkn_uninformed")
+    uninformed = build_named("rkn_uninformed")
     assert_same(uninformed(images, valid).mean, uninformed(images, None).mean)
     torch.manual_seed(0)
-    informed = build_model("rkn")
+    informed = build_named("rkn")
     assert not torch.equal(informed(images, valid).mean, informed(images, None).mean)
 
 
@@ -166,31 +167,37 @@ def test_uninformed_ignores_mask() -> None:
 def test_config_dict_round_trip(name: str, tmp_path) -> None:
     """A config written to JSON and read back rebuilds an equal config and identical predictions."""
     torch.manual_seed(0)
-    model = build_model(name, {"dec_hidden": (7, 5)})
+    model = build_named(name, {"dec_hidden": (7, 5)})
     path = tmp_path / "model.pt"
-    torch.save({"name": name, "config": config_to_dict(model.config),
+    class_name = named_params(name)[0]
+    torch.save({"class": class_name, "config": config_to_dict(model.config),
                 "state_dict": model.state_dict()}, path)
     ckpt = torch.load(path)
     data = json.loads(json.dumps(ckpt["config"]))  # tuples become lists in JSON
-    assert config_from_dict(name, data) == model.config
-    rebuilt = build_model(ckpt["name"], data)
+    assert make_config(model_class(class_name), data) == model.config
+    rebuilt = build_model(ckpt["class"], data)
     rebuilt.load_state_dict(ckpt["state_dict"])
     images = random_images(2, 3)
     assert_same(rebuilt(images).mean, model(images).mean)
 
 
 def test_invalid_names_keys_and_values_raise() -> None:
-    """Unknown model names, config keys and option values raise ValueError listing valid ones."""
-    with pytest.raises(ValueError, match="valid names: .*gru_small"):
+    """Unknown model classes, config keys, types and option values raise ValueError listing the
+    valid ones."""
+    with pytest.raises(ValueError, match="valid families: .*lstm"):
         build_model("transformer")
     with pytest.raises(ValueError, match="'bandwith'.*valid keys: .*bandwidth"):
-        build_model("rkn", {"bandwith": 3})
+        build_named("rkn", {"bandwith": 3})
+    with pytest.raises(ValueError, match="num_basis must be int, got 2.5"):
+        build_named("rkn", {"num_basis": 2.5})
+    with pytest.raises(ValueError, match="dec_hidden must be a list of int, got 10"):
+        build_named("rkn", {"dec_hidden": 10})
     with pytest.raises(ValueError, match="'update_predict'"):
         RKNConfig(step_order="predict_first")
     with pytest.raises(ValueError, match="'pre'"):
-        build_model("lstm", {"enc_norm": "mid"})
+        build_named("lstm", {"enc_norm": "mid"})
     with pytest.raises(ValueError, match="'tf_master'"):
-        build_model("gru", {"rnn_variant": "cudnn"})
+        build_named("gru", {"rnn_variant": "cudnn"})
 
 
 def test_parameter_counts_at_e1_defaults() -> None:
@@ -209,10 +216,10 @@ def test_parameter_counts_at_e1_defaults() -> None:
     # gru m=50: 4938+3100 + (600*101+600*200+1200 = 181800) + 2*1032 = 191902.
     expected = {"rkn": 12757, "lstm_small": 9358, "gru_small": 10714, "lstm": 252502,
                 "gru": 191902}
-    counts = {name: count_parameters(build_model(name)) for name in expected}
+    counts = {name: build_named(name).num_trained_parameters() for name in expected}
     assert counts == expected
     # Storing the full basis as TF does: 15 * 900 = 13500 instead of 5580 basis entries.
-    assert count_parameters(build_model("rkn"), include_masked=True) == 12757 - 5580 + 13500
+    assert sum(p.numel() for p in build_named("rkn").parameters()) == 12757 - 5580 + 13500
     # "Roughly the same amount of parameters" (ICLR): GRU m=8 is 16 % below the RKN and within
     # +-25 %; LSTM m=6 is 26.6 % below, so it only meets +-30 % under this counting.
     assert abs(counts["gru_small"] / counts["rkn"] - 1) <= 0.25
@@ -266,7 +273,7 @@ def test_chunked_encoder_equals_single_batch(monkeypatch) -> None:
 def test_uint8_and_float_inputs_agree() -> None:
     """Raw uint8 pixels and the same values as floats give identical predictions."""
     torch.manual_seed(0)
-    model = build_model("rkn")
+    model = build_named("rkn")
     images = random_images(2, 3)
     assert_same(model(images).mean, model(images.float()).mean)
 
@@ -274,7 +281,7 @@ def test_uint8_and_float_inputs_agree() -> None:
 def test_keras_init() -> None:
     """Keras init: Glorot-bounded kernels, zero biases except the N(0, 0.05^2) mean-head bias."""
     torch.manual_seed(0)
-    model = build_model("rkn")
+    model = build_named("rkn")
     dense = model.encoder.dense[0]
     bound = math.sqrt(6.0 / (dense.in_features + dense.out_features))
     assert dense.weight.abs().max() <= bound and (dense.bias == 0).all()

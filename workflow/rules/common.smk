@@ -2,7 +2,8 @@
 #
 # The config is re-read with harness.config.load_config from the config files Snakemake was given
 # (the Snakefile's configfile, then each --configfile in order), so the workflow and the scripts,
-# which receive the same files as --config arguments, see exactly the same merged config.
+# which receive the same files as --config arguments, see exactly the same merged config and the
+# same validation (the JSON schema through jsonschema, then the cross-field checks).
 
 import json
 import os
@@ -11,10 +12,10 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.settings.types import DeploymentMethod
-from snakemake.utils import validate
 
-from harness.config import ConfigError, config_dataset_dir, load_config, resolve_run, run_grid
 from analysis.report import expected_outputs
+from harness.config import ConfigError, load_config
+from harness.runspec import config_dataset_dir, resolve_run, run_grid
 
 
 def _display_path(path):
@@ -57,10 +58,9 @@ def _load_config():
 
 
 CONFIG_FILES, _merged = _load_config()
-# One config for everything below: harness.config' merge (mappings merge, lists are replaced).
+# One config for everything below: harness.config's merge (mappings merge, lists are replaced).
 config.clear()
 config.update(_merged)
-validate(config, schema="../schemas/config.schema.yaml", set_default=False)
 
 RESULTS = config["results_dir"]
 SCALE = config["scale"]

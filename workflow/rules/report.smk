@@ -1,6 +1,7 @@
 # Aggregate every expected run into reports/{scale}/: tables, metrics.json, claims.md, figures.
-# The aggregator fails when a run is missing, so it never writes a partial table. The report()
-# marks put the outputs into `snakemake --report reports/{scale}/report.html`.
+# The aggregator reads only the run folders it is given (their config.json, metrics.json, history,
+# calibration and examples) and fails when one is missing, so it never writes a partial table. The
+# report() marks put the outputs into `snakemake --report reports/{scale}/report.html`.
 
 
 rule aggregate:
@@ -8,6 +9,8 @@ rule aggregate:
         metrics=expected_metrics(),
         history=expected_run_files("history.csv"),
         examples=expected_run_files("examples.npz"),
+        calibration=expected_run_files("calibration.csv"),
+        run_configs=expected_run_files("config.json"),
         reference=reference_numbers(),
         # Any config edit (model order, seeds, names) re-aggregates; results rerun only by hash.
         configs=CONFIG_FILES,
@@ -29,12 +32,11 @@ rule aggregate:
         python=PYTHON,
         script=f"{SCRIPTS}/aggregate.py",
         configs=CONFIG_ARGS,
-        # results_dir, as the prefix of {results_dir}/{scale}/runs/{experiment}/{model}/{run}/metrics.json
-        results=lambda wildcards, input: Path(input.metrics[0]).parents[5],
+        run_dirs=lambda wildcards, input: " ".join(os.path.dirname(p) for p in input.metrics),
         out=lambda wildcards, output: os.path.dirname(output.metrics),
     conda:
         SOFTWARE
     threads: 1
     shell:
-        "{params.python} {params.script} {params.configs} --results {params.results} "
-        "--reference {input.reference} --out {params.out} > {log} 2>&1"
+        "{params.python} {params.script} {params.configs} --reference {input.reference} "
+        "--out {params.out} {params.run_dirs} > {log} 2>&1"

@@ -1,7 +1,8 @@
 # Train and evaluate one (experiment, model, seed). The run folder's name carries the hash of the
 # run's resolved config (seed{seed}-{hash}); train_data() refuses a hash that is not the current one.
 # train.py writes the folder atomically (temporary sibling, then rename), so --force lets it replace
-# the folder Snakemake creates for the outputs.
+# the folder Snakemake creates for the outputs. The outputs are every file of a run folder
+# (harness.runner.RUN_FILES; a test keeps the two lists equal): the folder is the only hand-off.
 
 
 rule train:
@@ -14,6 +15,7 @@ rule train:
         history=run_file("history.csv"),
         meta=run_file("meta.json"),
         examples=run_file("examples.npz"),
+        calibration=run_file("calibration.csv"),
     log:
         f"{LOGS}/train/{{experiment}}/{{model}}/seed{{seed}}-{{hash}}.log",
     params:

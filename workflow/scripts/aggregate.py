@@ -1,11 +1,12 @@
 """Aggregate every run of the config's grid into the report folder.
 
     python workflow/scripts/aggregate.py --config config/config.yaml --config config/smoke.yaml \
-        [--results results] [--out reports/smoke] [--reference config/reference_numbers.yaml]
+        [--out reports/smoke] [--reference config/reference_numbers.yaml] [RUN_DIR ...]
 
-Writes tables/{experiment}.csv|.md|_paired.csv, figures/{experiment}_*.png, metrics.json and
-claims.md. Exit status 2 when an expected run is missing (the message lists the run folders) or
-the config is invalid; nothing is written then.
+Reads the run folders (by default those the config asks for under its results_dir; the workflow
+passes them explicitly) and writes tables/{experiment}.csv|.md|_paired.csv,
+figures/{experiment}_*.png, metrics.json and claims.md. Exit status 2 when an expected run is
+missing (the message lists them) or the config is invalid; nothing is written then.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ sys.path.insert(0, str(ROOT))  # run from a plain checkout too
 
 import yaml  # noqa: E402
 
+from analysis.report import build_report, write_report  # noqa: E402
+from analysis.runs import MissingRunsError  # noqa: E402
 from harness.config import ConfigError, load_config  # noqa: E402
-from analysis.report import MissingRunsError, build_report, write_report  # noqa: E402
+from harness.runspec import resolve_run, run_grid  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -29,11 +32,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", action="append", required=True,
                         help="config file; repeat for overlays")
-    parser.add_argument("--results", help="results root (default: the config's results_dir)")
     parser.add_argument("--out", help="report folder (default: reports/{scale})")
     parser.add_argument("--reference", default=str(ROOT / "config" / "reference_numbers.yaml"),
                         help="published numbers (default: config/reference_numbers.yaml)")
     parser.add_argument("--log", help="also write the log to this file")
+    parser.add_argument("run_dirs", nargs="*", metavar="RUN_DIR",
+                        help="run folders to report (default: every run of the config under its "
+                             "results_dir)")
     return parser.parse_args(argv)
 
 
@@ -47,8 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         with open(args.reference) as handle:
             reference = yaml.safe_load(handle)
-        results_dir = args.results or config.get("results_dir", "results")
-        outputs = build_report(config, results_dir, reference)
+        run_dirs = args.run_dirs or [resolve_run(config, *run).run_dir(config["results_dir"])
+                                     for run in run_grid(config)]
+        outputs = build_report(config, run_dirs, reference)
         write_report(outputs, args.out or Path("reports") / config["scale"])
     except (ConfigError, MissingRunsError, OSError) as err:
         logging.getLogger("aggregate").error("%s", err)

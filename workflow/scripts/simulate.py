@@ -15,7 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a plain
 
 from datasets import build_dataset, default_params  # noqa: E402
 from datasets.store import save_dataset  # noqa: E402
-from harness.config import ConfigError, config_dataset_dir, load_config  # noqa: E402
+from harness.config import ConfigError, load_config  # noqa: E402
+from harness.runspec import config_dataset_dir  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

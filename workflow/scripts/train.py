@@ -19,8 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a plain
 import torch  # noqa: E402
 
 from datasets.store import DatasetError, load_split  # noqa: E402
-from harness.config import ConfigError, load_config, resolve_run  # noqa: E402
+from harness.config import ConfigError, load_config  # noqa: E402
 from harness.runner import RunExistsError, execute_run, select_device  # noqa: E402
+from harness.runspec import resolve_run  # noqa: E402
 from harness.training import NonFiniteLossError  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""Config loading, strict validation, the run grid and seed derivation."""
+"""One run's resolved spec: folder names (hashes), the grid, seed derivation."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.config import ConfigError, config_dataset_dir, derive_seeds, load_config, resolve_run, run_grid
+from harness.config import ConfigError, load_config
+from harness.runspec import config_dataset_dir, derive_seeds, resolve_run, run_grid
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "config" / "config.yaml"
@@ -18,47 +19,6 @@ def overlay(tmp_path: Path, content: dict) -> Path:
     path = tmp_path / "overlay.yaml"
     path.write_text(yaml.safe_dump(content))
     return path
-
-
-@pytest.mark.parametrize("scale", ["smoke", "quick"])
-def test_shipped_configs_are_valid(scale: str) -> None:
-    """config.yaml alone and with each shipped overlay validates and names its scale."""
-    assert load_config([BASE])["scale"] == "paper"
-    assert load_config([BASE, ROOT / "config" / f"{scale}.yaml"])["scale"] == scale
-
-
-def test_overlay_merges_mappings_and_replaces_lists(tmp_path: Path) -> None:
-    """Overlays merge key by key; lists (seeds, models) are replaced, not appended."""
-    config = load_config([BASE, overlay(tmp_path, {"training": {"epochs": 3},
-                                                   "experiments": {"pendulum_filtering": {"seeds": [7]}}})])
-    assert config["training"]["epochs"] == 3 and config["training"]["batch_size"] == 50
-    e1_runs = [run for run in run_grid(config) if run[0] == "pendulum_filtering"]
-    assert e1_runs == [("pendulum_filtering", m, 7) for m in config["experiments"]["pendulum_filtering"]["models"]]
-
-
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        ({"trainig": {}}, r"unknown key\(s\) \['trainig'\].*valid keys"),
-        ({"training": {"epoch": 3}}, r"unknown key\(s\) \['epoch'\] in training"),
-        ({"training": {"clip_mode": "sometimes"}}, "clip_mode 'sometimes' is not one of"),
-        ({"experiments": {"pendulum_filtering": {"models": ["rkn", "transformer"]}}}, "unknown model 'transformer'.*valid models"),
-        ({"experiments": {"pendulum_filtering": {"seeds": []}}}, "seeds must be a non-empty list"),
-        ({"experiments": {"pendulum_filtering": {"model_overrides": {"rkn": {"bandwith": 2}}}}}, "unknown config key 'bandwith'"),
-        ({"datasets": {"pendulum_filtering": {"generator": "cartpole"}}}, "generator 'cartpole' is unknown"),
-        ({"experiments": {"e9": {"dataset": "kitti", "models": ["rkn"], "seeds": [0]}}}, "dataset 'kitti' is not one of"),
-    ],
-)
-def test_bad_config_is_a_clear_error(tmp_path: Path, content: dict, message: str) -> None:
-    """Typos and unknown names fail with a message that names the problem and the valid choices."""
-    with pytest.raises(ConfigError, match=message):
-        load_config([BASE, overlay(tmp_path, content)])
-
-
-def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
-    """A config path that does not exist is reported by name."""
-    with pytest.raises(ConfigError, match="does not exist"):
-        load_config([tmp_path / "nope.yaml"])
 
 
 def test_resolve_run_names_valid_choices() -> None:
@@ -74,6 +34,18 @@ def test_resolve_run_names_valid_choices() -> None:
         resolve_run(config, "pendulum", "rkn", 0)
     with pytest.raises(ConfigError, match="its models"):
         resolve_run(config, "pendulum_filtering", "rkn_uninformed", 0)
+    with pytest.raises(ConfigError, match="seed 9 is not one of"):
+        resolve_run(config, "pendulum_filtering", "rkn", 9)
+
+
+def test_spec_carries_the_model_class_and_merged_params(tmp_path: Path) -> None:
+    """model_class and model_params come from the models section with the experiment's
+    model_overrides on top."""
+    config = load_config([BASE])
+    spec = resolve_run(config, "quad_link", "lstm_m100", 0)
+    assert spec.model_class == "lstm"
+    assert spec.model_params == {"latent_obs_dim": 100, "encoder": "quad_link",
+                                 "encoder_hidden": 200}
 
 
 def test_run_folder_hash_changes_only_for_edited_runs(tmp_path: Path) -> None:

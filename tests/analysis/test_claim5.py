@@ -9,12 +9,19 @@ import pandas as pd
 import pytest
 import yaml
 
-from analysis.claims import claims_markdown
-from analysis.claims.claim5 import claim5_verdict
-from analysis.report import paired_differences, summarize
+from analysis.claims.claim5 import judge
+from analysis.claims.markdown import claims_markdown
+from tests.analysis.synthetic import evidence
 
 BASELINES = ["lstm", "lstm_m100", "gru", "gru_m100"]
 MODELS = ["rkn", *BASELINES]
+ROLES = {"rkn": "rkn", **{b: "baseline" for b in BASELINES}}
+SIZES = {m: {"latent_obs_dim": 100 if m in ("rkn", "lstm_m100", "gru_m100") else 50}
+         for m in MODELS}
+
+
+def claim5(experiment: str, frame: pd.DataFrame):
+    return judge(evidence(experiment, frame, ROLES, model_configs=SIZES))
 
 
 def runs(experiment: str, ll_shift: float, ll_noise: float, seeds: int = 5) -> pd.DataFrame:
@@ -36,29 +43,26 @@ def runs(experiment: str, ll_shift: float, ll_noise: float, seeds: int = 5) -> p
 ])
 def test_claim5_verdicts(shift: float, noise: float, seeds: int, expected: str) -> None:
     """The rule's three outcomes on synthetic paired runs."""
-    verdict, reasons = claim5_verdict(paired_differences(runs("quad_link", shift, noise, seeds), MODELS))
-    assert verdict == expected
-    assert any(r.startswith("information: lstm_m100") for r in reasons)
+    result = claim5("quad_link", runs("quad_link", shift, noise, seeds))
+    assert result.verdict == expected
+    assert any(r.startswith("information: baseline mean LL by latent size: lstm (m = 50)")
+               and "lstm_m100 (m = 100)" in r for r in result.reasons)
 
 
 def test_one_baseline_clearly_better_is_not_reproduced() -> None:
     """One baseline clearly above the RKN is enough for 'not reproduced'."""
     frame = runs("quad_link", 2.0, 0.1)
     frame.loc[frame["model"] == "gru", "log_lik"] += 4.0
-    assert claim5_verdict(paired_differences(frame, MODELS))[0] == "not reproduced"
+    assert claim5("quad_link", frame).verdict == "not reproduced"
 
 
 def test_claims_markdown_judges_both_e4_variants_with_published_values() -> None:
     """Claim 5 lists quad_link and quad_link_noisy with their own ICLR Table 2 columns."""
     reference = yaml.safe_load((Path(__file__).parents[2] / "config" / "reference_numbers.yaml").read_text())
-    config = {"scale": "quick", "results_dir": "results", "training": {"epochs": 10},
-              "datasets": {"quad_link": {"generator": "quad_link"},
-                           "quad_link_noisy": {"generator": "quad_link_noisy"}},
-              "experiments": {name: {"dataset": name, "models": MODELS, "seeds": list(range(5))}
-                              for name in ("quad_link", "quad_link_noisy")}}
-    frames = {"quad_link": runs("quad_link", 2.0, 0.1), "quad_link_noisy": runs("quad_link_noisy", -2.0, 0.1)}
-    text = claims_markdown(config, {e: summarize(f, MODELS) for e, f in frames.items()},
-                           {e: paired_differences(f, MODELS) for e, f in frames.items()}, reference)
+    frames = {"quad_link": runs("quad_link", 2.0, 0.1),
+              "quad_link_noisy": runs("quad_link_noisy", -2.0, 0.1)}
+    text = claims_markdown("quick", {e: evidence(e, f, ROLES, model_configs=SIZES)
+                                     for e, f in frames.items()}, reference)
     claim5 = text[text.index("## Claim 5"):text.index("## Claim 6")]
     assert "Experiment `quad_link`." in claim5 and "Experiment `quad_link_noisy`." in claim5
     assert "**Verdict: reproduced**" in claim5 and "**Verdict: not reproduced**" in claim5

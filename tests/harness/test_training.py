@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -10,16 +11,22 @@ import torch
 from torch import nn
 
 from harness import training
-from rkn.interface import GaussianPrediction
 from harness.training import NonFiniteLossError, TrainConfig
+from rkn.interface import GaussianPrediction, SequenceModel
 
 
-class MeanOfImage(nn.Module):
+@dataclass(frozen=True)
+class NoSettings:
+    """The toy model has no settings."""
+
+
+class MeanOfImage(SequenceModel):
     """Tiny model of the common interface: a Gaussian from each frame's mean pixel value."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.config = None
+    config_class = NoSettings
+
+    def __init__(self, config: NoSettings = NoSettings()) -> None:
+        super().__init__(config)
         self.scale = nn.Parameter(torch.zeros(1))
         self.log_var = nn.Parameter(torch.zeros(1))
 

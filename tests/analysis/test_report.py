@@ -13,10 +13,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from harness.config import load_config, resolve_run, run_grid
-from analysis.report import (MissingRunsError, bootstrap_ci, build_report, collect_runs,
-                         expected_outputs, flat_metrics, paired_differences, summarize,
-                         write_report)
+from analysis.report import build_report, expected_outputs, write_report
+from analysis.runs import MissingRunsError, collect_experiments
+from analysis.stats import bootstrap_ci, flat_metrics, paired_differences, summarize
+from harness.config import load_config
+from harness.runspec import resolve_run, run_grid
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ["rkn", "lstm_small", "gru"]
@@ -38,9 +39,12 @@ def write_config(tmp_path: Path, seeds=(0, 1, 2)) -> list[Path]:
     return [base_path, path]
 
 
-def fake_run(run_dir: Path, model: str, seed: int, figures: bool = True) -> None:
+def fake_run(config: dict, key: tuple[str, str, int]) -> Path:
     """A finished run folder with deterministic metrics (log_lik = 2 + shift + 0.1 * seed)."""
+    spec = resolve_run(config, *key)
+    run_dir, model, seed = spec.run_dir(config["results_dir"]), key[1], key[2]
     run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps({**spec.to_dict(), "model_config": {}}))
     metrics = {"log_lik": 2.0 + SHIFT[model] + 0.1 * seed, "rmse": 0.2 + 0.01 * seed,
                "coverage_1sigma": 0.68, "coverage_2sigma": 0.95, "n_params": 1000.0}
     (run_dir / "metrics.json").write_text(json.dumps(metrics))
@@ -55,14 +59,17 @@ def fake_run(run_dir: Path, model: str, seed: int, figures: bool = True) -> None
     targets = np.stack([np.sin(t), np.cos(t)], -1)[None].repeat(4, 0)
     np.savez(run_dir / "examples.npz", mean=targets + 0.1, var=np.full_like(targets, 0.01),
              targets=targets)
+    return run_dir
 
 
-def make_runs(tmp_path: Path, seeds=(0, 1, 2), skip=()) -> dict:
+def make_runs(tmp_path: Path, seeds=(0, 1, 2), skip=()) -> tuple[dict, list[Path]]:
+    """The reduced config and the run folders of its grid (without those in ``skip``)."""
     config = load_config(write_config(tmp_path, seeds))
-    for key in run_grid(config):
-        if key not in skip:
-            fake_run(resolve_run(config, *key).run_dir(config["results_dir"]), key[1], key[2])
-    return config
+    return config, [fake_run(config, key) for key in run_grid(config) if key not in skip]
+
+
+def e1_metrics(config: dict, run_dirs: list[Path]) -> pd.DataFrame:
+    return collect_experiments(config, run_dirs)["pendulum_filtering"].metrics
 
 
 REFERENCE = yaml.safe_load((ROOT / "config" / "reference_numbers.yaml").read_text())
@@ -70,8 +77,8 @@ REFERENCE = yaml.safe_load((ROOT / "config" / "reference_numbers.yaml").read_tex
 
 def test_summary_known_mean_std_n_and_ci_brackets_mean(tmp_path):
     """Per-model mean, std (ddof 1) and n match the synthetic values; the CI brackets the mean."""
-    config = make_runs(tmp_path)
-    table = summarize(collect_runs(config, config["results_dir"]).metrics, MODELS)
+    config, dirs = make_runs(tmp_path)
+    table = summarize(e1_metrics(config, dirs), MODELS)
     assert list(table["model"]) == MODELS and list(table["n_seeds"]) == [3, 3, 3]
     row = table.iloc[0]
     assert row["log_lik_mean"] == pytest.approx(3.1)
@@ -89,27 +96,32 @@ def test_bootstrap_ci_deterministic_and_degenerate():
 
 def test_single_seed_std_blank(tmp_path):
     """With one seed the std and CI cells are blank in the csv and absent from metrics.json."""
-    config = make_runs(tmp_path, seeds=(0,))
-    out = build_report(config, config["results_dir"], REFERENCE, figures=False)
+    config, dirs = make_runs(tmp_path, seeds=(0,))
+    out = build_report(config, dirs, REFERENCE, figures_too=False)
     header, first = out["tables/pendulum_filtering.csv"].decode().splitlines()[:2]
     cells = dict(zip(header.split(","), first.split(",")))
     assert cells["log_lik_std"] == "" and cells["log_lik_ci_lo"] == "" and cells["n_seeds"] == "1"
     assert "pendulum_filtering.rkn.log_lik_std" not in json.loads(out["metrics.json"])
 
 
-def test_missing_run_raises_lists_folder_writes_nothing(tmp_path):
-    """A missing run raises MissingRunsError naming its folder, before anything is written."""
-    config = make_runs(tmp_path, skip={("pendulum_filtering", "gru", 1)})
-    missing = resolve_run(config, "pendulum_filtering", "gru", 1).run_dir(config["results_dir"])
-    with pytest.raises(MissingRunsError, match=str(missing)):
-        write_report(build_report(config, config["results_dir"], REFERENCE), tmp_path / "out")
+def test_missing_run_raises_lists_it_writes_nothing(tmp_path):
+    """A run of the grid without a folder raises MissingRunsError naming it, before anything is
+    written; so does an incomplete folder (naming the folder) and a run given twice."""
+    config, dirs = make_runs(tmp_path, skip={("pendulum_filtering", "gru", 1)})
+    with pytest.raises(MissingRunsError, match="pendulum_filtering/gru/seed1"):
+        write_report(build_report(config, dirs, REFERENCE), tmp_path / "out")
     assert not (tmp_path / "out").exists()
+    (dirs[0] / "history.csv").unlink()
+    with pytest.raises(MissingRunsError, match=str(dirs[0])):
+        build_report(config, dirs, REFERENCE)
+    with pytest.raises(MissingRunsError, match="two run folders"):
+        build_report(config, [dirs[1], dirs[1]], REFERENCE)
 
 
 def test_paired_differences_known_shift(tmp_path):
     """rkn − baseline log-likelihood equals the synthetic shift; the CI is that point."""
-    config = make_runs(tmp_path)
-    paired = paired_differences(collect_runs(config, config["results_dir"]).metrics, MODELS)
+    config, dirs = make_runs(tmp_path)
+    paired = paired_differences(e1_metrics(config, dirs), MODELS, "rkn")
     ll = paired[paired["metric"] == "log_lik"].set_index("baseline")
     assert list(ll.index) == ["lstm_small", "gru"]
     assert ll.loc["gru", "mean_diff"] == pytest.approx(1.5)
@@ -123,14 +135,14 @@ def test_paired_uses_only_shared_seeds():
     """Pairs are formed only on seeds both models have."""
     runs = pd.DataFrame({"experiment": "e", "model": ["rkn", "rkn", "rkn", "gru", "gru"],
                          "seed": [0, 1, 2, 1, 2], "log_lik": [5.0, 6.0, 7.0, 1.0, 2.0]})
-    row = paired_differences(runs, ["rkn", "gru"]).iloc[0]
+    row = paired_differences(runs, ["rkn", "gru"], "rkn").iloc[0]
     assert row["n_pairs"] == 2 and row["mean_diff"] == pytest.approx(5.0)
 
 
 def test_metrics_json_flat_numeric_sorted(tmp_path):
     """metrics.json is flat {experiment.model.metric[_std]: number}, sorted, 6 significant."""
-    config = make_runs(tmp_path)
-    out = build_report(config, config["results_dir"], REFERENCE, figures=False)
+    config, dirs = make_runs(tmp_path)
+    out = build_report(config, dirs, REFERENCE, figures_too=False)
     flat = json.loads(out["metrics.json"])
     assert list(flat) == sorted(flat)
     assert all(isinstance(v, (int, float)) and len(k.split(".")) == 3 for k, v in flat.items())
@@ -142,9 +154,9 @@ def test_metrics_json_flat_numeric_sorted(tmp_path):
 
 def test_outputs_deterministic_and_complete(tmp_path):
     """Two builds give byte-identical csv/md/json, and the output set matches expected_outputs."""
-    config = make_runs(tmp_path)
-    first = build_report(config, config["results_dir"], REFERENCE, figures=False)
-    second = build_report(config, config["results_dir"], REFERENCE, figures=False)
+    config, dirs = make_runs(tmp_path)
+    first = build_report(config, dirs, REFERENCE, figures_too=False)
+    second = build_report(config, dirs, REFERENCE, figures_too=False)
     assert first == second
     expected = {p for p in expected_outputs(config) if not p.endswith(".png")}
     assert set(first) == expected
@@ -153,8 +165,8 @@ def test_outputs_deterministic_and_complete(tmp_path):
 
 def test_figures_written(tmp_path):
     """The four figures of a tiny fake experiment are written as non-empty PNG files."""
-    config = make_runs(tmp_path, seeds=(0, 1))
-    write_report(build_report(config, config["results_dir"], REFERENCE), tmp_path / "out")
+    config, dirs = make_runs(tmp_path, seeds=(0, 1))
+    write_report(build_report(config, dirs, REFERENCE), tmp_path / "out")
     for rel in expected_outputs(config):
         path = tmp_path / "out" / rel
         assert path.is_file() and path.stat().st_size > 0, rel
@@ -164,7 +176,7 @@ def test_figures_written(tmp_path):
 
 def test_cli_missing_run_nonzero_with_message(tmp_path):
     """The CLI exits 2 with a message naming the missing run folder and writes no report."""
-    config = make_runs(tmp_path, skip={("pendulum_filtering", "rkn", 2)})
+    config, _ = make_runs(tmp_path, skip={("pendulum_filtering", "rkn", 2)})
     missing = resolve_run(config, "pendulum_filtering", "rkn", 2).run_dir(config["results_dir"])
     args = [a for p in write_config(tmp_path) for a in ("--config", str(p))]
     proc = subprocess.run([sys.executable, str(ROOT / "workflow/scripts/aggregate.py"), *args,

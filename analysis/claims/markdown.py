@@ -1,0 +1,74 @@
+"""claims.md: every headline claim with our numbers beside the published ones, its rule and verdict.
+
+Published numbers and the ids that map our experiments and models to them come only from the
+reference file (config/reference_numbers.yaml: its ``experiments`` and ``reproduction``
+sections).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from analysis.claims import all_claims
+from analysis.claims.base import Claim, Evidence
+
+
+def published_rows(reference: Mapping, experiment: str) -> dict[str, dict]:
+    """Published results of an experiment by our model name (empty when none are mapped)."""
+    mapping = reference.get("reproduction", {}).get(experiment, {})
+    key, _, variant = mapping.get("published", "").partition("/")
+    entry = reference.get("experiments", {}).get(key, {})
+    if variant:
+        entry = entry.get("variants", {}).get(variant, {})
+    by_id = {r["id"]: r for r in entry.get("results", [])}
+    return {m: by_id[i] for m, i in mapping.get("models", {}).items() if i in by_id}
+
+
+def _settings(scale: str, evidence: Evidence, reference: Mapping) -> str:
+    runs = evidence.runs
+    settings = runs.settings
+    data = ", ".join(f"{k} {v}" for k, v in sorted(settings["dataset_params"].items()))
+    paper = reference.get("reproduction", {}).get(runs.name, {}).get("paper_settings", "unknown")
+    return (f"This run: scale `{scale}`, dataset {settings['dataset']} ({data}), "
+            f"{settings['training']['epochs']} epochs, batch {settings['training']['batch_size']}, "
+            f"{len(runs.seeds)} seeds {runs.seeds}. Paper: {paper}.")
+
+
+def _claim_section(claim: Claim, scale: str, evidence: Mapping[str, Evidence],
+                   reference: Mapping) -> str:
+    head = f"## Claim {claim.number}\n\n{claim.text}\n\n"
+    if claim.not_in_pipeline:
+        return head + f"**Verdict: not run** ({claim.not_in_pipeline}).\n"
+    present = [e for e in claim.experiments if e in evidence]
+    if not present:
+        return head + (f"**Verdict: not run** (experiment `{'`, `'.join(claim.experiments)}` "
+                       "not in this config: not run at this scale / experiment not implemented "
+                       "yet).\n")
+    body = []
+    for experiment in present:
+        verdict = claim.judge(evidence[experiment])
+        body += [f"Experiment `{experiment}`. {_settings(scale, evidence[experiment], reference)}\n",
+                 f"**Verdict: {verdict.verdict}**\n",
+                 f"Rule: {claim.rule}\n",
+                 "".join(f"- {r}\n" for r in verdict.reasons),
+                 claim.numbers_table(evidence[experiment], published_rows(reference, experiment))]
+    return head + "\n".join(body)
+
+
+def claims_markdown(scale: str, evidence: Mapping[str, Evidence], reference: Mapping) -> str:
+    """claims.md for the experiments in ``evidence`` (experiment -> its Evidence)."""
+    paper = reference.get("paper", {})
+    header = (
+        f"# Headline claims: paper vs this reproduction (scale `{scale}`)\n\n"
+        f"Published numbers are from the "
+        f"**{paper.get('earlier_version', 'ICLR 2019 OpenReview')}** "
+        f"version of the paper (mean ± std as printed, number of runs unknown). The ICML 2019 "
+        f"values are {paper.get('icml_values', 'absent')} (not available; not estimated). The two "
+        f"versions may differ in data and protocol, so published values are context, not "
+        f"acceptance targets. Reproduced numbers: mean ± std over seeds (ddof 1) and the "
+        f"percentile bootstrap 95% interval of the mean. Verdicts compare models within this "
+        f"reproduction (paired by seed), never against the published values. Models enter a rule "
+        f"by the role the config gives them (`models.<name>.role`).\n\n"
+        f"Scales other than `paper` use less data and fewer epochs than the paper, so their "
+        f"verdicts are about this scale only.\n\n")
+    return header + "\n".join(_claim_section(c, scale, evidence, reference) for c in all_claims())

@@ -1,0 +1,116 @@
+"""Finished run folders, read as the report's only input (design.md, "Results and reports").
+
+A run folder (``harness.runner.RUN_FILES``) says what it is in its ``config.json`` (experiment,
+model, seed, dataset and training settings, model config) and what it measured in
+``metrics.json``; figures read its ``history.csv``, ``calibration.csv`` and ``examples.npz``.
+``collect_experiments`` reads the folders it is given, checks them against the config's grid
+(every expected (experiment, model, seed) present exactly once) and groups them by experiment.
+It never opens a dataset and never re-derives a run's settings from the config.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.runspec import run_grid
+
+REQUIRED_FILES = ("config.json", "metrics.json", "history.csv")
+
+
+class MissingRunsError(RuntimeError):
+    """Expected runs are missing or incomplete; the message lists their folders."""
+
+
+@dataclass(frozen=True)
+class ExperimentRuns:
+    """Everything the report knows about one experiment.
+
+    Attributes:
+        name: the experiment.
+        models: its models in config order; seeds: its seeds in config order.
+        roles: model -> role in the claims (the config's models section).
+        metrics: one row per run (config order): experiment, model, seed, then one column per
+            metric of ``metrics.json``.
+        run_dirs: (model, seed) -> run folder, in config order.
+        settings: ``config.json`` of the experiment's first run (dataset, dataset_params,
+            training, ...): the settings every run of the experiment shares.
+        model_configs: model -> the resolved model config of its first run (``model_config``
+            of config.json: sizes, bandwidth, ...).
+    """
+
+    name: str
+    models: list[str]
+    seeds: list[int]
+    roles: dict[str, str]
+    metrics: pd.DataFrame
+    run_dirs: dict[tuple[str, int], Path]
+    settings: dict[str, Any]
+    model_configs: dict[str, dict[str, Any]]
+
+    @property
+    def reference(self) -> str | None:
+        """The model with role ``rkn``, which every other model is paired with (None if absent)."""
+        return next((m for m in self.models if self.roles[m] == "rkn"), None)
+
+    def with_role(self, *roles: str) -> list[str]:
+        """The experiment's models that play one of ``roles``, in config order."""
+        return [m for m in self.models if self.roles[m] in roles]
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def collect_experiments(config: dict, run_dirs: Iterable[str | Path]) -> dict[str, ExperimentRuns]:
+    """Read ``run_dirs`` and group them by the config's experiments (config order).
+
+    Raises:
+        MissingRunsError: a folder lacks one of ``REQUIRED_FILES``, an expected (experiment,
+            model, seed) has no folder, or two folders claim the same run; nothing is read further.
+    """
+    folders = [Path(d) for d in run_dirs]
+    incomplete = [d for d in folders if not all((d / f).is_file() for f in REQUIRED_FILES)]
+    if incomplete:
+        raise MissingRunsError(
+            f"{len(incomplete)} of {len(folders)} run folders are missing or incomplete (no "
+            f"{' / '.join(REQUIRED_FILES)}); train them first (Snakemake or "
+            "workflow/scripts/train.py), no report was written:\n"
+            + "\n".join(f"  {d}" for d in incomplete))
+    found: dict[tuple[str, str, int], tuple[Path, dict]] = {}
+    for folder in folders:
+        run_config = _read_json(folder / "config.json")
+        key = (run_config["experiment"], run_config["model"], int(run_config["seed"]))
+        if key in found:
+            raise MissingRunsError(f"two run folders for {key}: {found[key][0]} and {folder}; "
+                                   "pass the folders of one config only")
+        found[key] = (folder, run_config)
+    expected = run_grid(config)
+    missing = [key for key in expected if key not in found]
+    if missing:
+        raise MissingRunsError(
+            f"{len(missing)} of {len(expected)} expected runs have no run folder; train them "
+            "first, no report was written:\n"
+            + "\n".join(f"  {e}/{m}/seed{s}" for e, m, s in missing))
+    experiments = {}
+    for name, spec in config["experiments"].items():
+        keys = [(name, m, int(s)) for m in spec["models"] for s in spec["seeds"]]
+        rows = [{"experiment": e, "model": m, "seed": s,
+                 **{k: float(v) for k, v in _read_json(found[(e, m, s)][0] / "metrics.json").items()}}
+                for e, m, s in keys]
+        frame = pd.DataFrame(rows)
+        metric_cols = sorted(c for c in frame.columns if c not in ("experiment", "model", "seed"))
+        experiments[name] = ExperimentRuns(
+            name=name, models=list(spec["models"]), seeds=[int(s) for s in spec["seeds"]],
+            roles={m: config["models"][m]["role"] for m in spec["models"]},
+            metrics=frame[["experiment", "model", "seed", *metric_cols]],
+            run_dirs={(m, s): found[(e, m, s)][0] for e, m, s in keys},
+            settings=found[keys[0]][1],
+            model_configs={m: found[(name, m, int(spec["seeds"][0]))][1]["model_config"]
+                           for m in spec["models"]})
+    return experiments

@@ -1,0 +1,139 @@
+"""One run's resolved settings, the run grid, and every result path (design.md, "Results").
+
+A run is one (experiment, model, seed) of the config. ``resolve_run`` turns the config into a
+frozen ``RunSpec``; its hash names the run folder, so an edited setting gives new folders for
+exactly the affected runs, also in a fresh clone where Snakemake's own records are absent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.config import ConfigError, model_params, train_config
+from harness.training import TrainConfig
+
+# Bump when a code change alters results: every run folder name changes with it.
+RESULTS_VERSION = 2
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that defines one (experiment, model, seed) run; written as its config.json.
+
+    ``model_class`` and ``model_params`` are the model's entry of the config's models section
+    with the experiment's model_overrides on top; fields that follow from the data (image size,
+    channels, decoder, target size) are added by the runner when the data is loaded.
+    """
+
+    scale: str
+    experiment: str
+    model: str
+    seed: int
+    dataset: str
+    generator: str
+    dataset_params: dict[str, Any]
+    dataset_version: int
+    training: TrainConfig
+    model_class: str
+    model_params: dict[str, Any]
+
+    @property
+    def config_hash(self) -> str:
+        """Short hash of this resolved spec and the results version of the code (run folder name)."""
+        return short_hash({"spec": self.to_dict()})
+
+    @property
+    def run_name(self) -> str:
+        """seed{seed}-{config_hash}: the run folder's name."""
+        return f"seed{self.seed}-{self.config_hash}"
+
+    def run_dir(self, results_dir: str | Path) -> Path:
+        """results/{scale}/runs/{experiment}/{model}/seed{seed}-{config_hash} (design.md)."""
+        return Path(results_dir) / self.scale / "runs" / self.experiment / self.model / self.run_name
+
+    def data_dir(self, results_dir: str | Path) -> Path:
+        """results/{scale}/datasets/{dataset}-{hash of its settings}."""
+        return dataset_dir(results_dir, self.scale, self.dataset, self.generator, self.dataset_params)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the training config as a plain mapping)."""
+        return dataclasses.asdict(self)
+
+
+def short_hash(payload: dict[str, Any]) -> str:
+    """8 hex digits of sha256 over the payload (as sorted JSON) and the code's RESULTS_VERSION."""
+    text = json.dumps({**payload, "results_version": RESULTS_VERSION}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def dataset_dir(results_dir: str | Path, scale: str, dataset: str, generator: str,
+                params: dict[str, Any]) -> Path:
+    """Where a scale's dataset lives: results/{scale}/datasets/{dataset}-{hash}.
+
+    The hash covers the generator, its version (``datasets.DatasetSpec.version``, bumped when
+    the generator's output changes) and its fully resolved parameters (defaults filled in), so an
+    edit of the dataset's settings or a new generator version gives a new folder.
+    """
+    from datasets import DATASETS, default_params  # noqa: PLC0415 (simulators load on demand)
+
+    resolved = {**default_params(generator), **params}
+    payload = {"generator": generator, "version": DATASETS[generator].version, "params": resolved}
+    return Path(results_dir) / scale / "datasets" / f"{dataset}-{short_hash(payload)}"
+
+
+def config_dataset_dir(config: dict, dataset: str) -> Path:
+    """dataset_dir of a dataset named in the config's datasets section."""
+    spec = config["datasets"][dataset]
+    return dataset_dir(config["results_dir"], config["scale"], dataset, spec["generator"],
+                       spec.get("params", {}))
+
+
+def resolve_run(config: dict, experiment: str, model: str, seed: int) -> RunSpec:
+    """The fully resolved spec of one run; unknown experiment, model or seed are ConfigErrors."""
+    from datasets import DATASETS  # noqa: PLC0415 (simulators load on demand)
+
+    experiments = config["experiments"]
+    if experiment not in experiments:
+        raise ConfigError(f"unknown experiment {experiment!r}; valid experiments: "
+                          f"{sorted(experiments)}")
+    spec = experiments[experiment]
+    if model not in spec["models"]:
+        raise ConfigError(f"model {model!r} is not part of experiment {experiment!r}; "
+                          f"its models: {list(spec['models'])}")
+    if int(seed) not in spec["seeds"]:
+        raise ConfigError(f"seed {seed} is not one of experiment {experiment!r}'s seeds "
+                          f"{list(spec['seeds'])}")
+    dataset = spec["dataset"]
+    generator = config["datasets"][dataset]["generator"]
+    return RunSpec(
+        scale=config["scale"],
+        experiment=experiment,
+        model=model,
+        seed=int(seed),
+        dataset=dataset,
+        generator=generator,
+        dataset_params=dict(config["datasets"][dataset].get("params", {})),
+        dataset_version=DATASETS[generator].version,
+        training=train_config({**config["training"], **spec.get("training", {})}, experiment),
+        model_class=config["models"][model]["class"],
+        model_params=model_params(config, experiment, model),
+    )
+
+
+def run_grid(config: dict) -> list[tuple[str, str, int]]:
+    """Every (experiment, model, seed) the config asks for, in config order."""
+    return [(name, model, int(seed)) for name, spec in config["experiments"].items()
+            for model in spec["models"] for seed in spec["seeds"]]
+
+
+def derive_seeds(seed: int) -> dict[str, int]:
+    """Independent streams from the run seed: model initialisation and batch order."""
+    init, order = np.random.SeedSequence(seed).spawn(2)
+    return {"init": int(init.generate_state(1)[0]), "batch_order": int(order.generate_state(1)[0])}

@@ -1,0 +1,81 @@
+"""Config loading and the one validation (JSON schema plus cross-field checks)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.config import ROLES, ConfigError, load_config
+from harness.runspec import run_grid
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE = ROOT / "config" / "config.yaml"
+
+
+def overlay(tmp_path: Path, content: dict) -> Path:
+    """Write a config overlay into the test's temporary folder."""
+    path = tmp_path / "overlay.yaml"
+    path.write_text(yaml.safe_dump(content))
+    return path
+
+
+@pytest.mark.parametrize("scale", ["smoke", "quick"])
+def test_shipped_configs_are_valid(scale: str) -> None:
+    """config.yaml alone and with each shipped overlay validates and names its scale."""
+    assert load_config([BASE])["scale"] == "paper"
+    assert load_config([BASE, ROOT / "config" / f"{scale}.yaml"])["scale"] == scale
+
+
+def test_overlay_merges_mappings_and_replaces_lists(tmp_path: Path) -> None:
+    """Overlays merge key by key; lists (seeds, models) are replaced, not appended."""
+    config = load_config([BASE, overlay(tmp_path, {"training": {"epochs": 3},
+                                                   "experiments": {"pendulum_filtering": {"seeds": [7]}}})])
+    assert config["training"]["epochs"] == 3 and config["training"]["batch_size"] == 50
+    e1_runs = [run for run in run_grid(config) if run[0] == "pendulum_filtering"]
+    assert e1_runs == [("pendulum_filtering", m, 7) for m in config["experiments"]["pendulum_filtering"]["models"]]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ({"trainig": {}}, r"unknown key\(s\) \['trainig'\].*valid keys"),
+        ({"training": {"epoch": 3}}, r"unknown key\(s\) \['epoch'\] in training"),
+        ({"training": {"clip_mode": "sometimes"}}, r"training.clip_mode: 'sometimes' is not one of"),
+        ({"training": {"learning_rate": "1e-3"}},
+         r"training.learning_rate: '1e-3' is not of type 'number' \(YAML 1.1 reads 1e-3 as a "
+         r"string: write 1.0e-3\)"),
+        ({"experiments": {"pendulum_filtering": {"models": ["rkn", "transformer"]}}}, "unknown model 'transformer'.*valid models"),
+        ({"experiments": {"pendulum_filtering": {"seeds": []}}}, r"experiments.pendulum_filtering.seeds: \[\] should be non-empty"),
+        ({"experiments": {"pendulum_filtering": {"model_overrides": {"rkn": {"bandwith": 2}}}}}, "unknown config key 'bandwith'"),
+        ({"experiments": {"pendulum_filtering": {"model_overrides": {"rkn": {"bandwidth": "3"}}}}},
+         "model rkn.*bandwidth must be int, got '3'"),
+        ({"models": {"rkn": {"role": "champion"}}}, r"models.rkn.role: 'champion' is not one of"),
+        ({"models": {"rkn": {"class": "transformer"}}}, "unknown model class 'transformer'"),
+        ({"models": {"mine": {"class": "nowhere.pkg:Model", "role": "baseline"}}},
+         "cannot import module 'nowhere.pkg'"),
+        ({"models": {"mine": {"class": "harness.config:ConfigError", "role": "baseline"}}},
+         "is not a subclass of rkn.interface.SequenceModel"),
+        ({"models": {"lstm": {"role": "rkn"}}}, r"models \['rkn', 'lstm'\] all have role 'rkn'"),
+        ({"datasets": {"pendulum_filtering": {"generator": "cartpole"}}}, "generator 'cartpole' is unknown"),
+        ({"experiments": {"e9": {"dataset": "kitti", "models": ["rkn"], "seeds": [0]}}}, "dataset 'kitti' is not one of"),
+    ],
+)
+def test_bad_config_is_a_clear_error(tmp_path: Path, content: dict, message: str) -> None:
+    """Typos and unknown names fail with a message that names the problem and the valid choices."""
+    with pytest.raises(ConfigError, match=message):
+        load_config([BASE, overlay(tmp_path, content)])
+
+
+def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
+    """A config path that does not exist is reported by name."""
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config([tmp_path / "nope.yaml"])
+
+
+def test_roles_match_the_schema() -> None:
+    """The roles harness.config knows are exactly the schema's enum."""
+    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    role = schema["properties"]["models"]["additionalProperties"]["properties"]["role"]
+    assert tuple(role["enum"]) == ROLES
