@@ -22,16 +22,18 @@ $(STAMP): requirements.txt requirements.lock pyproject.toml
 
 venv: $(STAMP)
 
-# Fast tests, then the smoke pipeline from scratch, then its metric regression and the slow checks;
+# Import rules, fast tests, then the smoke pipeline from scratch, then its metric regression and the slow checks;
 # the SLURM cluster tests come last: once SLURM is installed but stopped, the SLURM executor plugin
 # makes every Snakemake start wait about 9 s for `scontrol`, which would slow the other tests down.
 test: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -m "not slow and not regression" -q
 	$(MAKE) smoke-from-scratch
 	$(BIN)/python -m pytest -m "slow or regression" -q --ignore=tests/cluster
 	$(BIN)/python -m pytest -m "slow" -q tests/cluster
 
 test-fast: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -m "not slow and not regression" -q
 
 # The main job: the whole workflow at SCALE (smoke | quick | paper) with PROFILE (default | slurm).

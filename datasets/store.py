@@ -27,7 +27,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from harness.io import atomic_write, atomic_write_json
+from datasets.files import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +134,8 @@ def save_split(
             logger.warning("%s: generator/params/seed changed; dropping entries of other splits",
                            directory / META_FILE)
     meta["splits"][split] = entry
-    atomic_write_json(directory / META_FILE, meta)
+    text = json.dumps(meta, indent=2, sort_keys=True) + "\n"
+    atomic_write(directory / META_FILE, lambda handle: handle.write(text.encode()))
     logger.info("wrote %s (%s)", npz_path, entry["sha256"][:12])
 
 

@@ -30,6 +30,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from datasets import DATASETS, default_params
+from harness.registry import make_config, model_class
 from harness.training import TrainConfig
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
@@ -129,9 +131,6 @@ def model_params(config: dict, experiment: str, model: str) -> dict[str, Any]:
 
 def validate_config(config: dict) -> None:
     """Raise ConfigError for the first problem of the merged config (see the module docstring)."""
-    from datasets import DATASETS, default_params  # noqa: PLC0415 (simulators load on demand)
-    from harness.registry import make_config, model_class  # noqa: PLC0415 (registry -> models)
-
     errors = sorted(jsonschema.Draft202012Validator(_schema()).iter_errors(config),
                     key=lambda e: [str(p) for p in e.absolute_path])
     if errors:

@@ -1,32 +1,23 @@
-"""Atomic file writes: write a temporary file in the target folder, then rename it into place.
+"""Atomic writes of run folders and reports: text, JSON, arrays, whole folders.
 
-A crash or an interrupt therefore never leaves a half-written result where a reader (Snakemake,
-DVC, the aggregator) would take it for a finished one.
+Every file is written under a temporary name beside its target and renamed into place, and it
+follows the umask (``datasets.files``, the one implementation of the primitive). A crash or an
+interrupt therefore never leaves a half-written result where a reader (Snakemake, DVC, the
+aggregator) would take it for a finished one.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
-from typing import Any, Callable, IO
+from typing import Any
 
+import numpy as np
 
-def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Call ``write(handle)`` on a temporary file beside ``path`` and rename it to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+from datasets.files import atomic_write, temporary_folder
+
+__all__ = ["atomic_write", "atomic_write_json", "atomic_write_npz", "atomic_write_text",
+           "temporary_folder"]
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -37,3 +28,8 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 def atomic_write_json(path: str | Path, payload: Any) -> None:
     """Write pretty, key-sorted JSON atomically (stable bytes for DVC and diffs)."""
     atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+def atomic_write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write a compressed npz archive atomically."""
+    atomic_write(path, lambda handle: np.savez_compressed(handle, **arrays))

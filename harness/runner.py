@@ -14,7 +14,6 @@ import math
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -23,7 +22,7 @@ import numpy as np
 import torch
 
 from harness import training
-from harness.io import atomic_write, atomic_write_json, atomic_write_text
+from harness.io import atomic_write_json, atomic_write_npz, atomic_write_text, temporary_folder
 from harness.registry import config_to_dict, make_config, model_class
 from harness.runspec import RunSpec, derive_seeds
 from rkn.interface import SequenceModel
@@ -114,10 +113,6 @@ def _history_csv(rows: list[dict[str, float]]) -> str:
     return buffer.getvalue()
 
 
-def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    atomic_write(path, lambda handle: np.savez_compressed(handle, **arrays))
-
-
 def _examples(extras: dict[str, np.ndarray], test_split: dict[str, np.ndarray]) -> dict:
     """What the report's figures need of the first test sequences: the predictions, the targets,
     and every per-sequence array of the test split (obs_valid, noise factors, E3's visibility),
@@ -162,7 +157,7 @@ def execute_run(
     log.info("run %s/%s/seed%d: %d train, %d val, %d test sequences on %s", spec.experiment, spec.model,
              spec.seed, len(train_part["images"]), len(val_part["images"]), len(test_split["images"]), device)
 
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", suffix=".tmp", dir=run_dir.parent))
+    tmp_dir = temporary_folder(run_dir)
     try:
         if not model.trainable:
             fit = _fit_reference(model, train_part, training.to_tensors(_inputs_for(model, val_part), device),
@@ -188,7 +183,7 @@ def execute_run(
             rows = "".join(f"{lo:.4f},{hi:.4f},{d:.8g}\n"
                            for lo, hi, d in zip(edges[:-1], edges[1:], density))
         atomic_write_text(tmp_dir / "calibration.csv", "bin_left,bin_right,density\n" + rows)
-        _save_npz(tmp_dir / "examples.npz", _examples(extras, test_split))
+        atomic_write_npz(tmp_dir / "examples.npz", _examples(extras, test_split))
         atomic_write_json(tmp_dir / "meta.json", {
             **git_state(), "torch": torch.__version__, "device": str(device), "threads": torch.get_num_threads(),
             "seeds": seeds, "wall_seconds": round(time.perf_counter() - started, 3),

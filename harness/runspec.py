@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from datasets import DATASETS, default_params
 from harness.config import ConfigError, model_params, train_config
 from harness.training import TrainConfig
 
@@ -81,8 +82,6 @@ def dataset_dir(results_dir: str | Path, scale: str, dataset: str, generator: st
     the generator's output changes) and its fully resolved parameters (defaults filled in), so an
     edit of the dataset's settings or a new generator version gives a new folder.
     """
-    from datasets import DATASETS, default_params  # noqa: PLC0415 (simulators load on demand)
-
     resolved = {**default_params(generator), **params}
     payload = {"generator": generator, "version": DATASETS[generator].version, "params": resolved}
     return Path(results_dir) / scale / "datasets" / f"{dataset}-{short_hash(payload)}"
@@ -97,8 +96,6 @@ def config_dataset_dir(config: dict, dataset: str) -> Path:
 
 def resolve_run(config: dict, experiment: str, model: str, seed: int) -> RunSpec:
     """The fully resolved spec of one run; unknown experiment, model or seed are ConfigErrors."""
-    from datasets import DATASETS  # noqa: PLC0415 (simulators load on demand)
-
     experiments = config["experiments"]
     if experiment not in experiments:
         raise ConfigError(f"unknown experiment {experiment!r}; valid experiments: "

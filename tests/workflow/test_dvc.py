@@ -1,14 +1,17 @@
-"""DVC around the workflow (slow): `dvc repro smoke` in a fresh copy, `dvc metrics diff` after a
-config edit, and `dvc push` / `dvc pull` into another clone without recomputing.
+"""DVC around the workflow (slow): `dvc repro pipeline@smoke` in a fresh copy, `dvc params diff`
+and `dvc metrics diff` after a config edit, `dvc exp run --set-param` rerunning exactly the
+affected runs, and `dvc push` / `dvc pull` into another clone without recomputing.
 
 The test copies the repository's files (tracked and untracked-but-not-ignored, as they are in the
-working tree) into a new git repository, cuts the config down to E1 with two models so the two
-reproductions take seconds, points the DVC remote at a temporary folder, and links the project's
+working tree) into a new git repository, cuts the config down to two experiments with two models
+each so the reproductions take seconds, points the DVC remote at a temporary folder, and links the project's
 existing `.venv` (so nothing is installed). The real remote beside the repository is never touched.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shutil
@@ -18,12 +21,17 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.config import load_config
+from harness.runspec import resolve_run, run_grid
 from tests.reduced_config import reduce_config
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV = ROOT / ".venv"
 DVC = VENV / "bin" / "dvc"
 EXPERIMENT = "pendulum_filtering"
+OTHER = "pendulum_imputation"  # its epochs are edited through `dvc exp run --set-param`
+KEEP = {EXPERIMENT: ["rkn", "lstm"], OTHER: ["rkn", "hold_last_frame"]}
+STAGE = "pipeline@smoke"
 
 
 def run(cwd: Path, *command: str, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -61,7 +69,7 @@ def test_dvc_repro_metrics_diff_push_pull(tmp_path: Path) -> None:
     copy_project(repo)
     for name in ("config.yaml", "smoke.yaml"):
         path = repo / "config" / name
-        reduce_config(path, path, {EXPERIMENT: ["rkn", "lstm"]})
+        reduce_config(path, path, KEEP)
     os.symlink(VENV, repo / ".venv")
     # make must not want to rebuild the linked environment (it would reinstall into the real one).
     stale = subprocess.run(["make", "-q", ".venv/.installed"], cwd=repo, check=False)
@@ -71,32 +79,58 @@ def test_dvc_repro_metrics_diff_push_pull(tmp_path: Path) -> None:
     git(repo, "commit", "-qm", "copy")
     dvc(repo, "remote", "modify", "local", "url", str(storage))
 
-    dvc(repo, "repro", "smoke")
+    dvc(repo, "repro", STAGE)
     metrics = json.loads((repo / "reports" / "smoke" / "metrics.json").read_text())
     assert f"{EXPERIMENT}.rkn.log_lik" in metrics and f"{EXPERIMENT}.lstm.rmse" in metrics
-    assert "changed" not in dvc(repo, "status", "smoke").stdout
+    assert "changed" not in dvc(repo, "status", STAGE).stdout
+    # report.html is a DVC-cached output, ignored by git; the committed report stays clean.
+    assert run(repo, "git", "check-ignore", "reports/smoke/report.html").returncode == 0
     dvc(repo, "push")
     assert any(storage.rglob("*")), "dvc push stored nothing"
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "smoke results")
+    assert git(repo, "status", "--porcelain").stdout == "", "repro left tracked files modified"
 
     # A config edit: DVC sees the changed dependency, reruns, and metrics diff shows what moved.
     smoke_yaml = repo / "config" / "smoke.yaml"
     smoke = yaml.safe_load(smoke_yaml.read_text())
     smoke["training"]["epochs"] += 1
     smoke_yaml.write_text(yaml.safe_dump(smoke, sort_keys=False))
-    assert "config/smoke.yaml" in dvc(repo, "status", "smoke").stdout
-    dvc(repo, "repro", "smoke")
+    assert "config/smoke.yaml" in dvc(repo, "status", STAGE).stdout
+    params = json.loads(dvc(repo, "params", "diff", "--json").stdout)
+    epochs = params["config/smoke.yaml"]["training.epochs"]
+    assert epochs["new"] == epochs["old"] + 1, params
+    dvc(repo, "repro", STAGE)
     diff = json.loads(dvc(repo, "metrics", "diff", "--json", "--targets", "reports/smoke/metrics.json").stdout)
     changes = diff["reports/smoke/metrics.json"]
     epoch_key = f"{EXPERIMENT}.rkn.selected_epoch"
     assert changes[epoch_key]["new"] == changes[epoch_key]["old"] + 1, changes.get(epoch_key)
     assert len(changes) > 2, changes
 
+    dvc(repo, "push")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "more epochs")
+
+    # An experiment with one setting changed reruns exactly the runs it affects.
+    runs = repo / "results" / "smoke" / "runs"
+    before = {p: p.stat().st_mtime_ns for p in runs.glob("*/*/*/metrics.json")}
+    dvc(repo, "exp", "run", STAGE, "--set-param",
+        f"config/smoke.yaml:experiments.{OTHER}.training.epochs=2")
+    after = {p: p.stat().st_mtime_ns for p in runs.glob("*/*/*/metrics.json")}
+    new = {p.relative_to(runs).parts[:2] for p in set(after) - set(before)}
+    assert new == {(OTHER, model) for model in KEEP[OTHER]}, new
+    assert all(after[p] == before[p] for p in before if p.relative_to(runs).parts[0] == EXPERIMENT)
+    shown = csv.DictReader(io.StringIO(dvc(repo, "exp", "show", "--csv").stdout))
+    edited = {row[f"config/smoke.yaml:experiments.{OTHER}.training.epochs"] for row in shown}
+    assert "2" in edited, edited
+    git(repo, "checkout", "-q", "--", ".")
+
     # Another clone of the committed state pulls the results instead of recomputing them.
     git(tmp_path, "clone", "-q", str(repo), str(clone))
     os.symlink(VENV, clone / ".venv")
-    dvc(clone, "pull", "smoke")
+    dvc(clone, "pull", STAGE)
     pulled = sorted(p.relative_to(clone) for p in (clone / "results" / "smoke").rglob("metrics.json"))
-    assert len(pulled) == 4, pulled  # 2 models x 2 seeds
-    assert "changed" not in dvc(clone, "status", "smoke").stdout
+    config = load_config([clone / "config" / "config.yaml", clone / "config" / "smoke.yaml"])
+    wanted = {resolve_run(config, *key).run_dir("results") / "metrics.json" for key in run_grid(config)}
+    assert len(wanted) == 8 and wanted <= set(pulled), pulled  # 2 experiments x 2 models x 2 seeds
+    assert "changed" not in dvc(clone, "status", STAGE).stdout

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,14 @@ def test_reference_is_flat_and_numeric() -> None:
     """The reference holds experiment.model.metric keys with finite numbers only."""
     reference = json.loads(REFERENCE.read_text())
     assert all(key.count(".") >= 2 and isinstance(v, (int, float)) and math.isfinite(v) for key, v in reference.items())
+
+
+@pytest.mark.regression
+def test_smoke_pipeline_leaves_the_committed_report_unchanged() -> None:
+    """Regenerating reports/smoke gives the committed bytes (report.html, which embeds run times,
+    is a DVC output that git ignores): `make test` leaves a clean working tree."""
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--",
+                             "reports/smoke"], cwd=ROOT, capture_output=True, text=True,
+                            check=True).stdout
+    assert status == "", ("the smoke pipeline changed the committed report:\n" + status
+                          + "commit the regenerated reports/smoke with the reason it moved")

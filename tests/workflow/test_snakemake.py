@@ -164,13 +164,11 @@ def test_conda_environment_pins_match_requirements() -> None:
     pip = next(item["pip"] for item in env["dependencies"] if isinstance(item, dict))
     required = pins((ROOT / "requirements.txt").read_text().splitlines())
     # run the workflow (or submit its jobs to SLURM), not its jobs
-    tools = {"snakemake", "snakemake-executor-plugin-slurm", "dvc", "pytest"}
+    tools = {"snakemake", "snakemake-executor-plugin-slurm", "dvc", "pytest", "import-linter"}
     assert pins(pip) == {name: version for name, version in required.items() if name not in tools}
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (ROOT / "workflow" / "scripts" / "aggregate.py").exists(),
-                    reason="workflow/scripts/aggregate.py (the report step) is not in the repository yet")
 def test_smoke_pipeline_end_to_end(tmp_path: Path) -> None:
     """The smoke pipeline (three experiments, two models each; `make test` runs the whole smoke
     scale) runs; a second call has nothing to do; an edit of one model's settings reruns exactly
