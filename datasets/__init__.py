@@ -26,13 +26,18 @@ Datasets:
   (§2.6): each split is ``sample_data_set(N, T, seed=split_seed)``; its mask comes from a fresh
   ``RandomState(split_seed)`` (§2.3).
 - ``quad_link`` / ``quad_link_noisy`` (E4): 48x48 quad-link images (without / with the §2.2
-  noise) -> 8 sin/cos targets; ONE ``RandomState(seed)`` stream (§2.5, ``datasets.quad_link``).
-  ``accumulated_angles`` = 1 draws the physical picture instead of the authors' convention.
+  noise) -> 8 sin/cos targets of the stored joint angles; ONE ``RandomState(seed)`` stream (§2.5,
+  ``datasets.quad_link``). As in the authors' generator, the stored first angle is measured from
+  the UPWARD vertical (0 = upright chain) and the images draw the stored angles as they do, so
+  seed 42 reproduces their output (``tests/data/quad_link_authors_5x20.npz``: images byte for
+  byte, targets to float32 rounding). ``accumulated_angles`` = 1 draws the physical picture
+  instead of the authors' convention.
 - ``quad_link_imputation`` (E5): clean quad-link images, masks from fresh
   ``RandomState(train_mask_seed)`` / ``RandomState(test_mask_seed)`` (TF-master 42 / 421).
 - ``multiple_pendulums`` (E3): three pendulums in the R, G, B channels of 24x24x3 images with
   quadrant-wise noise -> 6 sin/cos targets. Each split re-seeds ONE RandomState with its seed
-  (TF-icml, §2.6) and draws simulation then noise (``datasets.multiple_pendulums``).
+  (TF-icml, §2.6) and draws simulation then noise (``datasets.multiple_pendulums``); seeds 0 / 1
+  reproduce the authors' output (``tests/data/multiple_pendulums_authors_5x20.npz``).
 
 Params not given take the defaults; unknown keys or bad values raise ``ValueError``.
 """

@@ -1,12 +1,24 @@
-"""Quad-link pendulum: equations of motion, explicit-Euler simulator, 48x48 renderer (paper.md §2.5).
+"""Quad-link pendulum: equations of motion, explicit-Euler simulator, 48x48 renderer (paper §2.5).
 
 Physics (derived here from the Lagrangian; the authors' simulator was not used). A planar chain of
 ``n`` rigid uniform links hangs from a fixed pivot; link i has mass m, length l, centre of mass at
 l/2 and inertia ``I`` about its centre of mass (I = m l^2 / 3 = 1/3, used as the inertia about the
-centre of mass as in the authors' model, §2.5). The state holds the RELATIVE joint angles ``phi``
-(phi_1 against the downward vertical, phi_i against link i-1) and their velocities. Absolute link
-angles are ``theta = L phi`` with L the lower-triangular matrix of ones (theta_i = sum_{j<=i} phi_j).
-With x to the side and y downwards, the centre of mass of link i is
+centre of mass as in the authors' model, §2.5).
+
+Angle convention. The state holds the STORED relative joint angles ``phi`` and their velocities:
+phi_i (i >= 2) is the angle of link i against link i-1, and phi_1 is the angle of link 1 against
+the UPWARD vertical by default (``first_angle_from="up"``, the authors' convention: their C model
+adds pi to the first angle on the way in and subtracts it on the way out; fixture README), so
+stored phi = 0 is the upright, unstable chain and phi = (pi, 0, ..., 0) the hanging one. With
+``first_angle_from="down"`` phi_1 is measured from the downward vertical (phi = 0 hangs). Let
+``phi_0`` = pi ("up") or 0 ("down"). The PHYSICAL absolute link angles, measured from the downward
+vertical, are
+
+    theta = L phi + phi_0 1,   i.e.   theta_i = phi_0 + sum_{j<=i} phi_j
+
+(the physical first angle is phi_1 + phi_0) with L the lower-triangular matrix of ones;
+theta_dot = L phi_dot (phi_0 is a constant). With x to the side and y downwards, the centre of
+mass of link i is
 ``p_i = sum_{j<i} l (sin theta_j, cos theta_j) + (l/2)(sin theta_i, cos theta_i)``, so
 
     T = 1/2 theta_dot^T M(theta) theta_dot,   M_jk = a_jk cos(theta_j - theta_k) + I delta_jk
@@ -16,13 +28,26 @@ With x to the side and y downwards, the centre of mass of link i is
 and Lagrange's equations in theta read
 ``M theta_ddot = -(a_jk sin(theta_j - theta_k)) theta_dot^2 - g b sin(theta) + Q_theta``. Viscous
 joint friction acts on the relative velocities: ``Q_phi = -friction * phi_dot`` and
-``Q_phi = L^T Q_theta``. Substituting theta = L phi gives the system solved at every sub-step:
+``Q_phi = L^T Q_theta``. Substituting theta = L phi + phi_0 1 gives the system solved at every
+sub-step for the stored angles:
 
-    (L^T M L) phi_ddot = L^T (-(a sin(theta_j - theta_k)) theta_dot^2 - g b sin theta) - friction phi_dot
+    (L^T M L) phi_ddot = L^T (-(a sin(theta_j - theta_k)) theta_dot^2 - g b sin theta)
+                         - friction phi_dot
+
+Only the gravity term sees phi_0: with phi_0 = pi, sin theta_j = -sin(sum_{k<=j} phi_k), so gravity
+pulls the stored phi_1 away from 0 (for one link: (I + m l^2/4) phi_ddot = +m g (l/2) sin phi_1
+- friction phi_dot_1). Numerically theta is formed as the authors' model does, by adding phi_0 to
+the first angle before the cumulative sum.
 
 Integration: explicit Euler with 500 sub-steps of 1e-4 s per frame of 0.05 s; both the angle
 update (old velocities) and the velocity update (accelerations of the old state) use the state
 at the start of the sub-step. No transition noise; angles are not wrapped.
+
+Rendering (authors' convention, default): the STORED angles are drawn, link 1 as
+``pivot + s (sin phi_1, cos phi_1)`` on a canvas with y downwards, so with the default convention
+the image shows link 1 point-reflected through the pivot (the hanging chain's first link is drawn
+above the pivot); links 2..n are drawn with their relative angle (see :class:`QuadLinkParams`). This
+reproduces the authors' images byte for byte (``tests/data/quad_link_authors_5x20.npz``).
 """
 
 from __future__ import annotations
@@ -38,6 +63,7 @@ __all__ = [
     "QuadLinkParams",
     "chain_coefficients",
     "joint_accelerations",
+    "physical_angles",
     "render_links",
     "simulate",
     "total_energy",
@@ -58,10 +84,16 @@ class QuadLinkParams:
         img_size: output image side (48); canvas_size: drawing canvas side (128).
         line_width: drawn link width on the canvas (6); the drawn link length is
             canvas_size / (2 n) = 16 px.
-        accumulated_angles: False (default): the authors' convention: links 2..n are drawn with
-            their RELATIVE angle, ``end_i = end_{i-1} - L (sin phi_i, cos phi_i)``. True: the
-            physical picture, ``end_i = end_{i-1} + L (sin theta_i, cos theta_i)`` with
-            accumulated angles theta. Link 1 is ``pivot + L (sin phi_1, cos phi_1)`` in both.
+        first_angle_from: reference of the stored first angle phi_1: "up" (default, the
+            authors' convention: phi_1 = 0 is link 1 pointing upwards, the physical first angle
+            from the downward vertical is phi_1 + pi) or "down" (phi_1 = 0 hangs). See the module
+            docstring; the drawing with ``accumulated_angles=False`` does not depend on it.
+        accumulated_angles: False (default): the authors' drawing of the STORED angles: link 1 is
+            ``pivot + s (sin phi_1, cos phi_1)``, links 2..n are drawn with their RELATIVE angle,
+            ``end_i = end_{i-1} - s (sin phi_i, cos phi_i)`` (s = drawn link length, y downwards).
+            True: the physical picture, ``end_i = end_{i-1} + s (sin theta_i, cos theta_i)`` with
+            the physical absolute angles theta = L phi + phi_0 (module docstring), so a hanging
+            chain is drawn hanging in either convention.
     """
 
     num_links: int = 4
@@ -75,7 +107,18 @@ class QuadLinkParams:
     img_size: int = 48
     canvas_size: int = 128
     line_width: int = 6
+    first_angle_from: str = "up"
     accumulated_angles: bool = False
+
+    def __post_init__(self) -> None:
+        if self.first_angle_from not in ("up", "down"):
+            raise ValueError(
+                f"first_angle_from must be 'up' or 'down', got {self.first_angle_from!r}")
+
+    @property
+    def first_angle_offset(self) -> float:
+        """phi_0: pi when phi_1 is measured from the upward vertical, 0 from the downward one."""
+        return np.pi if self.first_angle_from == "up" else 0.0
 
     @property
     def num_sub_steps(self) -> int:
@@ -94,22 +137,35 @@ def chain_coefficients(*, params: QuadLinkParams) -> tuple[np.ndarray, np.ndarra
     return params.mass * lever.T @ lever, params.mass * lever.sum(axis=0)
 
 
+def physical_angles(angles: np.ndarray, params: QuadLinkParams) -> np.ndarray:
+    """Physical absolute link angles from the downward vertical, theta = L phi + phi_0 (..., n).
+
+    phi_0 (``params.first_angle_offset``) is added to the first stored angle before the cumulative
+    sum, as the authors' model does on the way in.
+    """
+    shifted = np.array(angles, dtype=np.float64)
+    shifted[..., 0] += params.first_angle_offset
+    return np.cumsum(shifted, axis=-1)
+
+
 def joint_accelerations(
     *, angles: np.ndarray, velocities: np.ndarray, params: QuadLinkParams
 ) -> np.ndarray:
     """Relative joint accelerations phi_ddot (module docstring equation).
 
     ``(L^T M(theta) L) phi_ddot = L^T (-(a sin(theta_j - theta_k)) theta_dot^2 - g b sin theta)
-    - friction phi_dot`` with theta = L phi, M_jk = a_jk cos(theta_j - theta_k) + I delta_jk.
+    - friction phi_dot`` with theta = L phi + phi_0 (physical angles, :func:`physical_angles`),
+    M_jk = a_jk cos(theta_j - theta_k) + I delta_jk.
 
     Args:
-        angles, velocities: (N, n) relative angles phi and velocities phi_dot.
+        angles, velocities: (N, n) float stored relative angles phi (phi_1 from the vertical set
+            by ``params.first_angle_from``) and velocities phi_dot.
 
     Returns:
         (N, n) float64 phi_ddot.
     """
     a, b = chain_coefficients(params=params)
-    theta = np.cumsum(angles, axis=-1)                      # (N, n)
+    theta = physical_angles(angles, params)                 # (N, n)
     theta_dot = np.cumsum(velocities, axis=-1)              # (N, n)
     diff = theta[:, :, None] - theta[:, None, :]            # (N, n, n) theta_j - theta_k
     mass_theta = a * np.cos(diff) + params.inertia * np.eye(params.num_links)
@@ -121,12 +177,19 @@ def joint_accelerations(
     return np.linalg.solve(mass_phi, force_phi[..., None])[..., 0]
 
 
-def total_energy(*, angles: np.ndarray, velocities: np.ndarray, params: QuadLinkParams) -> np.ndarray:
-    """T + V = 1/2 theta_dot^T M theta_dot - g b . cos theta (module docstring), shape (N,)."""
+def total_energy(*, angles: np.ndarray, velocities: np.ndarray,
+                 params: QuadLinkParams) -> np.ndarray:
+    """T + V = 1/2 theta_dot^T M theta_dot - g b . cos theta (module docstring), shape (N,).
+
+    ``angles``, ``velocities``: (N, n) stored phi, phi_dot; theta = L phi + phi_0 (physical).
+    V is measured from the pivot height, so the hanging chain has the lowest energy in either
+    convention.
+    """
     a, b = chain_coefficients(params=params)
-    theta = np.cumsum(angles, axis=-1)
+    theta = physical_angles(angles, params)
     theta_dot = np.cumsum(velocities, axis=-1)
-    mass = a * np.cos(theta[:, :, None] - theta[:, None, :]) + params.inertia * np.eye(params.num_links)
+    mass = (a * np.cos(theta[:, :, None] - theta[:, None, :])
+            + params.inertia * np.eye(params.num_links))
     kinetic = 0.5 * np.einsum("nj,njk,nk->n", theta_dot, mass, theta_dot)
     return kinetic - params.gravity * (np.cos(theta) @ b)
 
@@ -135,11 +198,13 @@ def simulate(*, initial_angles: np.ndarray, seq_len: int, params: QuadLinkParams
     """Integrate from rest at ``initial_angles`` and record one state per frame.
 
     Args:
-        initial_angles: (N, n) relative angles phi at frame 0 (velocities start at 0).
+        initial_angles: (N, n) stored relative angles phi at frame 0 (phi_1 from the vertical set
+            by ``params.first_angle_from``; velocities start at 0).
         seq_len: T frames; frame 0 is the initial state.
 
     Returns:
-        float64 (N, T, 2n) states ordered (phi_1, phi_dot_1, ..., phi_n, phi_dot_n).
+        float64 (N, T, 2n) stored states ordered (phi_1, phi_dot_1, ..., phi_n, phi_dot_n), the
+        layout of the authors' stored states (``tests/data/quad_link_authors_5x20.npz``).
     """
     angles = np.array(initial_angles, dtype=np.float64)
     velocities = np.zeros_like(angles)
@@ -157,11 +222,14 @@ def simulate(*, initial_angles: np.ndarray, seq_len: int, params: QuadLinkParams
 
 
 def link_end_points(angles: np.ndarray, params: QuadLinkParams) -> np.ndarray:
-    """Canvas (x, y) of the pivot and every link end, (..., n + 1, 2) (see ``accumulated_angles``)."""
+    """Canvas (x, y down) of the pivot and every link end, (..., n + 1, 2) float64.
+
+    ``angles``: (..., n) stored phi. See ``QuadLinkParams.accumulated_angles``.
+    """
     n = params.num_links
     seg = params.canvas_size / (2 * n)
     if params.accumulated_angles:
-        shown, sign = np.cumsum(angles, axis=-1), np.ones(n)
+        shown, sign = physical_angles(angles, params), np.ones(n)
     else:
         shown, sign = angles, np.r_[1.0, -np.ones(n - 1)]
     steps = sign[:, None] * seg * np.stack([np.sin(shown), np.cos(shown)], axis=-1)  # (..., n, 2)
@@ -170,7 +238,7 @@ def link_end_points(angles: np.ndarray, params: QuadLinkParams) -> np.ndarray:
 
 
 def render_links(angles: np.ndarray, params: QuadLinkParams) -> np.ndarray:
-    """Draw chains of relative angles (..., n) as uint8 images (..., img_size, img_size).
+    """Draw chains of stored relative angles (..., n) as uint8 images (..., img_size, img_size).
 
     Each frame: float ('F') canvas of zeros; one line of value 1.0 and ``line_width`` per link
     between consecutive points of ``link_end_points``; LANCZOS resize; clip to [0, 1]; times 255
@@ -194,7 +262,10 @@ def render_links(angles: np.ndarray, params: QuadLinkParams) -> np.ndarray:
 
 def sample_initial_angles(random_state: np.random.RandomState, num_seqs: int,
                           params: QuadLinkParams) -> np.ndarray:
-    """Initial relative angles ~ U(-pi, pi), drawn link by link as ``(N, 1)`` each (§2.5): (N, n)."""
+    """Initial stored angles ~ U(-pi, pi), drawn link by link as ``(N, 1)`` each (§2.5): (N, n).
+
+    The same numbers mean different physical chains for ``first_angle_from`` "up" and "down".
+    """
     return np.concatenate([random_state.uniform(-np.pi, np.pi, size=(num_seqs, 1))
                            for _ in range(params.num_links)], axis=1)
 
@@ -206,24 +277,32 @@ def sin_cos_targets(states: np.ndarray) -> np.ndarray:
 
 
 def simulate_splits(sizes: dict[str, int], seq_len: int, random_state: np.random.RandomState,
-                    params: QuadLinkParams, noisy: bool) -> dict[str, dict[str, np.ndarray]]:
+                    params: QuadLinkParams, noisy: bool,
+                    return_states: bool = False) -> dict[str, dict[str, np.ndarray]]:
     """Train and test splits from ONE stream (§2.5, §2.6 TF-master).
 
     Draw order: train initial angles, test initial angles, then per split (train, test) its
     rendering and, if ``noisy``, its time-correlated image noise (§2.2, same parameters as E1).
 
+    With the default params this reproduces the authors' generator (fixture README,
+    ``quad_link_authors_5x20.npz``): images byte for byte, targets to float32 rounding.
+
     Returns:
         {split: {"images" uint8 (N, T, 48, 48, 1), "targets" float32 (N, T, 2n),
-        "noise_factors" float32 (N, T) when noisy}}.
+        "noise_factors" float32 (N, T) when noisy}}; with ``return_states`` also "states" float64
+        (N, T, 2n) from :func:`simulate`.
     """
     from datasets.noise import NoiseParams, add_image_noise  # noqa: PLC0415 (no import cycle)
 
-    starts = {split: sample_initial_angles(random_state, num, params) for split, num in sizes.items()}
+    starts = {split: sample_initial_angles(random_state, num, params)
+              for split, num in sizes.items()}
     splits = {}
     for split, initial in starts.items():
         states = simulate(initial_angles=initial, seq_len=seq_len, params=params)
         images = render_links(states[..., 0::2], params)
         entry = {"targets": sin_cos_targets(states).astype(np.float32)}
+        if return_states:
+            entry["states"] = states
         if noisy:
             images, factors = add_image_noise(images, random_state, NoiseParams())
             entry["noise_factors"] = factors.astype(np.float32)
