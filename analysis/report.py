@@ -1,15 +1,17 @@
 """The report of one scale: tables, figures, flat metrics and claims.md, from finished run folders.
 
 ``build_report`` computes every output in memory (``{relative path: bytes}``) and
-``write_report`` writes them atomically, so a failure never leaves a partial table. Same inputs
-give byte-identical csv/md/json outputs: the bootstrap uses a fixed seed and floats are printed
-with 6 significant digits.
+``write_report`` writes the report folder as a whole (built beside it, swapped in at the end), so a
+failure never leaves a partial or mixed report. Same inputs give byte-identical csv/md/json
+outputs: the bootstrap uses a fixed seed and floats are printed with 6 significant digits.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from analysis.claims.markdown import claims_markdown
 from analysis.runs import collect_experiments
 from analysis.stats import flat_metrics, paired_differences, summarize
 from analysis.tables import experiment_markdown, to_csv_bytes
-from harness.io import atomic_write
+from harness.io import temporary_folder
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +75,34 @@ def build_report(config: dict, run_dirs: Iterable[str | Path], reference: Mappin
 
 
 def write_report(outputs: dict[str, bytes], out_dir: str | Path) -> None:
-    """Write each output atomically under ``out_dir``."""
-    for rel, payload in sorted(outputs.items()):
-        atomic_write(Path(out_dir) / rel, lambda handle, data=payload: handle.write(data))
-        log.info("wrote %s", Path(out_dir) / rel)
+    """Write the report folder ``out_dir`` as a whole.
+
+    Every output is written into a new folder beside ``out_dir``; files of the old folder that the
+    report does not produce (report.html, .gitignore) are copied over; then the new folder takes
+    the old one's place. A failure before the swap leaves the previous report untouched.
+
+    Raises:
+        OSError: the folder or its parent cannot be written (nothing is changed then).
+    """
+    out_dir = Path(out_dir)
+    tmp = temporary_folder(out_dir)
+    try:
+        for rel, payload in sorted(outputs.items()):
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / rel).write_bytes(payload)
+        produced = {Path(rel).parts[0] for rel in outputs}
+        if out_dir.is_dir():
+            for item in out_dir.iterdir():
+                if item.name not in produced:
+                    copy = shutil.copytree if item.is_dir() else shutil.copy2
+                    copy(item, tmp / item.name)
+            old = temporary_folder(out_dir)
+            os.replace(out_dir, old)
+            os.replace(tmp, out_dir)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("wrote %d files into %s", len(outputs), out_dir)

@@ -11,6 +11,7 @@ It never opens a dataset and never re-derives a run's settings from the config.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,10 @@ REQUIRED_FILES = ("config.json", "metrics.json", "history.csv")
 
 class MissingRunsError(RuntimeError):
     """Expected runs are missing or incomplete; the message lists their folders."""
+
+
+class BadRunError(RuntimeError):
+    """A run folder holds a metric that must not be published (not a finite number)."""
 
 
 @dataclass(frozen=True)
@@ -67,12 +72,30 @@ def _read_json(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
+def read_metrics(run_dir: Path) -> dict[str, float]:
+    """The run's metrics.json as floats.
+
+    Raises:
+        BadRunError: a value is not a finite number; the message names the folder and the key
+            (a seed silently dropped from a mean would make the table lie about its seeds).
+    """
+    metrics = {}
+    for key, value in _read_json(run_dir / "metrics.json").items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise BadRunError(f"{run_dir}/metrics.json: {key} = {value!r} is not a finite number; "
+                              "delete the run folder and train it again (a run must fail rather "
+                              "than publish it), no report was written")
+        metrics[key] = float(value)
+    return metrics
+
+
 def collect_experiments(config: dict, run_dirs: Iterable[str | Path]) -> dict[str, ExperimentRuns]:
     """Read ``run_dirs`` and group them by the config's experiments (config order).
 
     Raises:
         MissingRunsError: a folder lacks one of ``REQUIRED_FILES``, an expected (experiment,
             model, seed) has no folder, or two folders claim the same run; nothing is read further.
+        BadRunError: a run's metric is not a finite number (``read_metrics``).
     """
     folders = [Path(d) for d in run_dirs]
     incomplete = [d for d in folders if not all((d / f).is_file() for f in REQUIRED_FILES)]
@@ -100,8 +123,7 @@ def collect_experiments(config: dict, run_dirs: Iterable[str | Path]) -> dict[st
     experiments = {}
     for name, spec in config["experiments"].items():
         keys = [(name, m, int(s)) for m in spec["models"] for s in spec["seeds"]]
-        rows = [{"experiment": e, "model": m, "seed": s,
-                 **{k: float(v) for k, v in _read_json(found[(e, m, s)][0] / "metrics.json").items()}}
+        rows = [{"experiment": e, "model": m, "seed": s, **read_metrics(found[(e, m, s)][0])}
                 for e, m, s in keys]
         frame = pd.DataFrame(rows)
         metric_cols = sorted(c for c in frame.columns if c not in ("experiment", "model", "seed"))

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from baselines.lgssm import Gaussian, predict, rts_smooth, update
-from rkn.interface import BernoulliPrediction, SequenceModel
+from rkn.interface import BernoulliPrediction, FilterFailure, SequenceModel
 from rkn.losses import bernoulli_nll
 from rkn.nets import EncoderDecoderConfig, apply_init, build_decoder, build_encoder, check_choice, images_to_batch
 
@@ -133,8 +133,15 @@ class KVAE(SequenceModel):
             trans = torch.einsum("bk,kij->bij", alpha, self.transitions.double())
             emis = torch.einsum("bk,kij->bij", alpha, self.emissions.double())
             prior = predict(belief=belief, transition=trans, noise_cov=q_cov)
-            belief, log_lik = update(prior=prior, obs=obs[:, t].double(), obs_matrix=emis,
-                                     noise_cov=r_cov, valid=valid[:, t])
+            try:
+                belief, log_lik = update(prior=prior, obs=obs[:, t].double(), obs_matrix=emis,
+                                         noise_cov=r_cov, valid=valid[:, t])
+            except torch.linalg.LinAlgError as err:
+                raise FilterFailure(
+                    f"KVAE: the innovation covariance at step {t + 1} is not positive definite "
+                    "(its Cholesky factorisation failed); lower training.learning_rate or clip "
+                    "harder (training.clip_mode / clip_value), or raise the model's obs_noise "
+                    "(R)") from err
             predicted = (emis @ prior.mean.unsqueeze(-1)).squeeze(-1).to(obs.dtype)
             lstm_in = torch.where(valid[:, t, None], obs[:, t], predicted)
             for key, value in zip(out, (prior.mean, prior.cov, belief.mean, belief.cov, trans, emis, log_lik)):

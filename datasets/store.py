@@ -10,7 +10,8 @@
 Files are written atomically (temporary file in the same folder, then ``os.replace``). The npz
 archives are uncompressed and carry a fixed zip timestamp, so identical arrays give identical bytes
 and therefore an identical sha256. :func:`load_split` verifies existence, checksum, archive
-integrity, array names, shapes and dtypes, and raises :class:`DatasetError` (a ``ValueError``) with
+integrity, array names, shapes and dtypes and that no float array holds NaN or infinite values
+(checked when a split is written, too), and raises :class:`DatasetError` (a ``ValueError``) with
 the file, the problem and the fix.
 """
 
@@ -84,6 +85,16 @@ def _read_meta(directory: Path) -> dict[str, Any]:
     return meta
 
 
+def _check_finite(path: Path, split: str, arrays: Mapping[str, np.ndarray], hint: str) -> None:
+    """DatasetError naming the split and array when a float array holds NaN or infinite values."""
+    for key, value in sorted(arrays.items()):
+        value = np.asarray(value)
+        if np.issubdtype(value.dtype, np.floating) and not np.isfinite(value).all():
+            count = int((~np.isfinite(value)).sum())
+            raise DatasetError(f"{path}: split {split!r}, array {key!r} holds {count} NaN or "
+                               f"infinite values of {value.size}. {hint}")
+
+
 def save_split(
     directory: str | os.PathLike[str],
     split: str,
@@ -105,12 +116,16 @@ def save_split(
         params: JSON-serialisable generator params recorded in meta.json.
         seed: Seed recorded in meta.json (may be None when seeds live in ``params``).
         generator: Dataset/generator name recorded in meta.json.
+
+    Raises:
+        DatasetError: a float array holds NaN or infinite values (nothing is written).
     """
     directory = Path(directory)
     if not split or split != Path(split).name or split.startswith("."):
         raise ValueError(f"split must be a plain name, got {split!r}")
-    directory.mkdir(parents=True, exist_ok=True)
     npz_path = directory / f"{split}.npz"
+    _check_finite(npz_path, split, arrays, "The generator produced them: nothing was written.")
+    directory.mkdir(parents=True, exist_ok=True)
     atomic_write(npz_path, lambda handle: _write_npz(handle, arrays))
     entry = {
         "file": npz_path.name,
@@ -160,7 +175,7 @@ def load_split(directory: str | os.PathLike[str], split: str) -> dict[str, np.nd
 
     Raises:
         DatasetError: Missing meta or file, split not in meta, checksum mismatch, corrupt archive,
-            or array names/shapes/dtypes that differ from meta.json.
+            array names/shapes/dtypes that differ from meta.json, or NaN/infinite values.
     """
     directory = Path(directory)
     meta = _read_meta(directory)
@@ -183,6 +198,7 @@ def load_split(directory: str | os.PathLike[str], split: str) -> dict[str, np.nd
         raise DatasetError(f"{path}: cannot read archive ({type(err).__name__}: {err}). "
                            f"{hint}") from err
     _check_arrays(path, arrays, entry.get("arrays", {}), hint)
+    _check_finite(path, split, arrays, hint)
     return arrays
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,21 @@ def model_params(config: dict, experiment: str, model: str) -> dict[str, Any]:
     return {**base, **overrides}
 
 
+def _check_validation_split(config: dict, experiment: str, training: TrainConfig) -> None:
+    """The validation split (the last ceil(val_fraction * num_train) training sequences) must
+    leave at least one sequence to train on."""
+    dataset = config["experiments"][experiment]["dataset"]
+    spec = config["datasets"][dataset]
+    num_train = {**default_params(spec["generator"]), **spec.get("params", {})}["num_train"]
+    num_val = math.ceil(training.val_fraction * num_train)
+    if num_val >= num_train:
+        raise ConfigError(
+            f"experiments.{experiment}: datasets.{dataset}.params.num_train = {num_train} leaves "
+            f"no sequence to train on after the validation split of {num_val} "
+            f"(training.val_fraction = {training.val_fraction}); raise num_train or lower "
+            "val_fraction")
+
+
 def validate_config(config: dict) -> None:
     """Raise ConfigError for the first problem of the merged config (see the module docstring)."""
     errors = sorted(jsonschema.Draft202012Validator(_schema()).iter_errors(config),
@@ -160,7 +176,9 @@ def validate_config(config: dict) -> None:
         if len(rkn_models) > 1:
             raise ConfigError(f"{where}: models {rkn_models} all have role 'rkn'; an experiment "
                               "compares every model with one RKN: give the others role 'ablation'")
-        train_config({**config["training"], **spec.get("training", {})}, f"{where}.training")
+        training = train_config({**config["training"], **spec.get("training", {})},
+                                f"{where}.training")
+        _check_validation_split(config, name, training)
         for model in spec["models"]:
             cls = model_class(config["models"][model]["class"])
             try:

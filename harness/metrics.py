@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from rkn.losses import BCE_EPS, VARIANCE_EPS
+from rkn.nets import VAR_FLOOR
 
 HISTOGRAM_BINS = 100
 HISTOGRAM_RANGE = (-4.0, 4.0)
@@ -36,8 +37,33 @@ def gaussian_metrics(mean: np.ndarray, var: np.ndarray, targets: np.ndarray) -> 
 
 
 def normalised_errors(mean: np.ndarray, var: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """e = (y - mu) / sqrt(var), flattened over sequences, steps and dimensions (paper.md §3.4)."""
-    return ((targets - mean) / np.sqrt(var)).ravel()
+    """e = (y - mu) / sqrt(var + eps), flattened over sequences, steps and dimensions (paper.md
+    §3.4); eps = ``VARIANCE_EPS``, the same as the log-likelihood's."""
+    return ((targets - mean) / np.sqrt(var + VARIANCE_EPS)).ravel()
+
+
+def degenerate_predictions(preds: dict[str, np.ndarray]) -> list[str]:
+    """What is wrong with a split's predictions, one line per array (empty when nothing is).
+
+    ``preds``: {mean, var} or {probs} as float arrays of any shape. A value is degenerate when it
+    is NaN or infinite, a variance at or below the floor of the variance maps
+    (``rkn.nets.VAR_FLOOR``, 1e-12: the map saturated, as when training diverged), or a
+    probability outside [0, 1]: a benchmark must not publish metrics computed from them.
+    """
+    problems = []
+    for name, values in preds.items():
+        bad = ~np.isfinite(values)
+        if name == "var":
+            bad |= values <= VAR_FLOOR * (1 + 1e-6)  # float32 rounds the floor down slightly
+            what = f"non-finite variances or variances at the floor {VAR_FLOOR:g}"
+        elif name == "probs":
+            bad |= (values < 0) | (values > 1)
+            what = "non-finite or out-of-[0, 1] probabilities"
+        else:
+            what = "non-finite values"
+        if bad.any():
+            problems.append(f"{name}: {int(bad.sum())} of {values.size} {what}")
+    return problems
 
 
 def calibration_histogram(errors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -27,7 +27,16 @@ CLIP_MODES = ("per_tensor", "global", "none")
 SELECTION_RULES = ("best_val", "final")
 
 
-class NonFiniteLossError(RuntimeError):
+# What to change when a run produces numbers that must not be published.
+FIX_HINT = ("lower training.learning_rate or clip harder (training.clip_mode / clip_value), and "
+            "check the dataset for corrupt values")
+
+
+class BadResultError(RuntimeError):
+    """The run produced a number a benchmark must not publish (non-finite or degenerate)."""
+
+
+class NonFiniteLossError(BadResultError):
     """The training loss became NaN or infinite."""
 
 
@@ -145,6 +154,7 @@ def fit(
 
     Raises:
         NonFiniteLossError: when a batch loss is NaN or infinite.
+        BadResultError: when a validation loss is NaN or infinite.
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, eps=config.adam_eps)
     order_gen = torch.Generator().manual_seed(batch_order_seed)
@@ -161,16 +171,19 @@ def fit(
             loss = batch_loss(model, {k: v[idx] for k, v in train.items()})
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(
-                    f"training loss became {float(loss.detach())} at epoch {epoch}, batch {first // config.batch_size}: "
-                    "lower training.learning_rate or clip harder (training.clip_mode / clip_value), "
-                    "and check the dataset for corrupt values"
-                )
+                    f"training loss became {float(loss.detach())} at epoch {epoch}, batch "
+                    f"{first // config.batch_size}: {FIX_HINT}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             clip_gradients(model, config.clip_mode, config.clip_value)
             optimizer.step()
             losses.append(float(loss.detach()))
         val_loss = mean_loss(model, val, config.eval_batch_size)
+        if not math.isfinite(val_loss):
+            raise BadResultError(
+                f"validation loss is {val_loss} at epoch {epoch}: the predictions on the "
+                f"validation split (the last {len(val['images'])} training sequences) are not "
+                f"finite; {FIX_HINT}")
         row = {"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": val_loss,
                "seconds": time.perf_counter() - start}
         result.history.append(row)
@@ -180,11 +193,7 @@ def fit(
             best_state = copy.deepcopy(model.state_dict())
         if progress is not None:
             progress(epoch, config.epochs)
-    if best_state is None:  # every validation loss was NaN: keep the last weights, say so
-        log.warning("no finite validation loss; keeping the final epoch")
-        result.selected_epoch = config.epochs
-    else:
-        model.load_state_dict(best_state)
+    model.load_state_dict(best_state)
     return result
 
 
@@ -206,8 +215,16 @@ def evaluate(model: nn.Module, split: Split, batch_size: int) -> tuple[dict[str,
 
     Returns (metrics, extras): extras holds the calibration histogram (``hist_edges``,
     ``hist_density``) for Gaussian models and the predictions themselves.
+
+    Raises:
+        BadResultError: a prediction is non-finite or degenerate (a variance <= 0, a probability
+            outside [0, 1]) or a metric is non-finite; the message says which and how many.
     """
     preds = predict_split(model, split, batch_size)
+    problems = metrics.degenerate_predictions(preds)
+    if problems:
+        raise BadResultError(f"the test predictions are degenerate ({'; '.join(problems)}); "
+                             f"{FIX_HINT}")
     targets = split["targets"].cpu().numpy()
     extras: dict[str, np.ndarray] = dict(preds)
     if set(preds) == set(GaussianPrediction._fields):
@@ -220,4 +237,8 @@ def evaluate(model: nn.Module, split: Split, batch_size: int) -> tuple[dict[str,
         result = metrics.bce_metrics(preds["probs"], targets, valid)
     else:
         raise TypeError(f"unexpected prediction fields {sorted(preds)}")
+    bad = sorted(k for k, v in result.items() if not math.isfinite(v))
+    if bad:
+        raise BadResultError(f"test metrics {', '.join(f'{k}={result[k]}' for k in bad)} are not "
+                             f"finite; {FIX_HINT}")
     return result, extras

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from rkn.cell import RKNCell
+from rkn.interface import FilterFailure
 from rkn.kalman import FactorizedCov
 from rkn.kalman_full import (FullBelief, block_diagonals, masked_update_full, predict_full,
                              update_full)
@@ -39,6 +40,9 @@ class FullCovCell(RKNCell):
 
         Returns:
             Posterior means (B, T, 2m) and covariances (B, T, 2m, 2m) of every step.
+
+        Raises:
+            rkn.interface.FilterFailure: the innovation covariance is not positive definite.
         """
         batch, steps, m = obs_mean.shape
         if m != self.latent_obs_dim or obs_var.shape != obs_mean.shape:
@@ -56,11 +60,20 @@ class FullCovCell(RKNCell):
         for t in range(steps):
             if self.step_order == "predict_update":
                 belief = self._predict(belief, flat_basis, noise)
-            if obs_valid is None:
-                belief = update_full(prior=belief, obs_mean=obs_mean[:, t], obs_var=obs_var[:, t])
-            else:
-                belief = masked_update_full(prior=belief, obs_mean=obs_mean[:, t],
-                                            obs_var=obs_var[:, t], obs_valid=obs_valid[:, t])
+            try:
+                if obs_valid is None:
+                    belief = update_full(prior=belief, obs_mean=obs_mean[:, t],
+                                         obs_var=obs_var[:, t])
+                else:
+                    belief = masked_update_full(prior=belief, obs_mean=obs_mean[:, t],
+                                                obs_var=obs_var[:, t], obs_valid=obs_valid[:, t])
+            except torch.linalg.LinAlgError as err:
+                raise FilterFailure(
+                    f"full-covariance RKN: the innovation covariance at step {t + 1} is not "
+                    "positive definite (its Cholesky factorisation failed), so the belief "
+                    "covariance has lost definiteness; lower training.learning_rate or clip "
+                    "harder (training.clip_mode / clip_value), or raise the model's "
+                    "trans_noise_init") from err
             means.append(belief.mean)
             covs.append(belief.cov)
             if self.step_order == "update_predict" and t + 1 < steps:

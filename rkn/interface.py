@@ -18,7 +18,13 @@ from torch import Tensor, nn
 from rkn.losses import per_step_loss
 from rkn.predictions import BernoulliPrediction, GaussianPrediction, Prediction
 
-__all__ = ["BernoulliPrediction", "GaussianPrediction", "Prediction", "SequenceModel"]
+__all__ = ["BernoulliPrediction", "FilterFailure", "GaussianPrediction", "Prediction",
+           "SequenceModel"]
+
+
+class FilterFailure(RuntimeError):
+    """A model's filter broke down numerically (e.g. a covariance that is no longer positive
+    definite); the message names the step and the settings to change."""
 
 
 class SequenceModel(nn.Module):

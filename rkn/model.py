@@ -122,8 +122,13 @@ class RKN(SequenceModel):
     def num_trained_parameters(self) -> int:
         """Trained parameters: transition-basis entries outside the band are stored (as in TF) but
         fixed at zero by the mask and never trained, so they are not counted (Keras'
-        ``count_params`` would count them)."""
-        return super().num_trained_parameters() - self.cell.transition.num_masked()
+        ``count_params`` would count them). With K = 1 basis matrix the coefficient net's softmax
+        over one entry is constant 1, so its parameters never get a gradient and are not counted
+        either (they are still built, so every K draws the same random stream)."""
+        transition = self.cell.transition
+        unused = (sum(p.numel() for p in transition.coef_net.parameters())
+                  if transition.num_basis == 1 else 0)
+        return super().num_trained_parameters() - transition.num_masked() - unused
 
     def filter(
         self, images: Tensor, obs_valid: Tensor | None = None

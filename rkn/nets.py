@@ -25,6 +25,11 @@ INITS = ("keras", "torch")
 ACTIVATIONS = ("relu", "tanh")
 VAR_ACTS = ("elup1", "softplus")
 
+# Smallest variance the variance maps return. Both elu(x) + 1 and softplus(x) reach exactly 0 in
+# float32 for very negative x, which makes a log-likelihood infinite and a Kalman gain 0/0; 1e-12
+# lies far below the 1e-8 the likelihood adds (rkn.losses.VARIANCE_EPS), so it changes no result
+# that was finite before.
+VAR_FLOOR = 1e-12
 # Layer-norm epsilon of TF-master's LayerNormalization (paper.md §1.8).
 LAYER_NORM_EPS = 1e-12
 # Std of the encoder mean-head bias init, so an all-black frame does not map to w = 0 (§1.2).
@@ -111,8 +116,19 @@ class EncoderDecoderConfig:
 
 
 def elup1(x: Tensor) -> Tensor:
-    """elu(x) + 1: exp(x) for x < 0, x + 1 otherwise; a smooth, strictly positive variance map."""
-    return F.elu(x) + 1.0
+    """elu(x) + 1: exp(x) for x <= 0, x + 1 otherwise; a smooth variance map (paper.md §1.2).
+
+    Computed in the stable form (``elu(x) + 1`` cancels to exactly 0 in float32 below about -17)
+    and floored at ``VAR_FLOOR``, so it is strictly positive over the whole float32 range; shape
+    and dtype of ``x``. The exponential only sees x <= 0, so no inf reaches the gradient.
+    """
+    return torch.where(x > 0, x + 1.0, torch.exp(x.clamp(max=0.0))).clamp_min(VAR_FLOOR)
+
+
+def softplus_floored(x: Tensor) -> Tensor:
+    """softplus(x) = log(1 + exp(x)) floored at ``VAR_FLOOR`` (it underflows to 0 in float32
+    below about -104); strictly positive, shape and dtype of ``x``."""
+    return F.softplus(x).clamp_min(VAR_FLOOR)
 
 
 def elup1_inv(y: float) -> float:
@@ -130,7 +146,7 @@ def var_activation(name: str) -> tuple[Callable[[Tensor], Tensor], Callable[[flo
     check_choice("var_act", name, VAR_ACTS)
     if name == "elup1":
         return elup1, elup1_inv
-    return F.softplus, softplus_inv
+    return softplus_floored, softplus_inv
 
 
 def _activation(name: str) -> nn.Module:

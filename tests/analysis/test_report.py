@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 import yaml
 
 from analysis.report import build_report, expected_outputs, write_report
-from analysis.runs import MissingRunsError, collect_experiments
+from analysis.runs import BadRunError, MissingRunsError, collect_experiments
 from analysis.stats import bootstrap_ci, flat_metrics, paired_differences, summarize
 from harness.config import load_config
 from harness.runspec import resolve_run, run_grid
@@ -184,3 +185,57 @@ def test_cli_missing_run_nonzero_with_message(tmp_path):
     assert proc.returncode == 2
     assert "missing" in proc.stderr and str(missing) in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_nan_seed_stops_the_aggregation_naming_folder_and_key(tmp_path):
+    """A NaN metric in one of the seeds is an error naming its run folder and key (the table
+    would otherwise say 3 seeds while mean and paired comparison use 2)."""
+    config, dirs = make_runs(tmp_path)
+    metrics = json.loads((dirs[1] / "metrics.json").read_text())
+    metrics["rmse"] = math.nan
+    (dirs[1] / "metrics.json").write_text(json.dumps(metrics))  # writes NaN as JSON allows
+    with pytest.raises(BadRunError, match=f"{dirs[1]}/metrics.json: rmse = nan"):
+        build_report(config, dirs, REFERENCE, figures_too=False)
+
+
+def test_report_is_swapped_in_whole_and_keeps_foreign_files(tmp_path, monkeypatch):
+    """A failure while the report is written leaves the previous one intact; a successful
+    write replaces it at once and keeps files it does not produce (report.html)."""
+    config, dirs = make_runs(tmp_path)
+    out = tmp_path / "report"
+    write_report(build_report(config, dirs, REFERENCE, figures_too=False), out)
+    (out / "report.html").write_text("snakemake report")
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    new = {rel: b"new " + data for rel, data in
+           build_report(config, dirs, REFERENCE, figures_too=False).items()}
+    calls = []
+    real = Path.write_bytes
+
+    def fail_on_third(self, data):
+        calls.append(self)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device", str(self))
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", fail_on_third)
+    with pytest.raises(OSError, match="No space"):
+        write_report(new, out)
+    monkeypatch.undo()
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    write_report(new, out)
+    assert (out / "claims.md").read_bytes().startswith(b"new ")
+    assert (out / "report.html").read_text() == "snakemake report"
+
+
+def test_report_follows_the_umask(tmp_path):
+    """Report files and folders get the umask's modes (not the 0600/0700 of temporary files)."""
+    config, dirs = make_runs(tmp_path)
+    old = os.umask(0o022)
+    try:
+        write_report(build_report(config, dirs, REFERENCE, figures_too=False), tmp_path / "r")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "r").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "r" / "tables").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "r" / "claims.md").stat().st_mode & 0o777 == 0o644

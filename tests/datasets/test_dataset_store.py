@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -155,3 +156,27 @@ def test_new_params_drop_stale_split_entries(tmp_path: Path) -> None:
     load_split(tmp_path, "train")
     with pytest.raises(DatasetError, match="not listed"):
         load_split(tmp_path, "test")
+
+
+def test_non_finite_arrays_are_refused_when_written_and_loaded(tmp_path) -> None:
+    """A NaN or inf in a float array is an error naming the split and array, when the split is
+    written (nothing is written) and when a file holding one is loaded."""
+    arrays = {"images": np.zeros((2, 3, 4, 4, 1), np.uint8), "targets": np.zeros((2, 3, 2), np.float32)}
+    arrays["targets"][1, 2, 0] = np.inf
+    with pytest.raises(DatasetError, match="split 'test', array 'targets' holds 1 NaN or infinite"):
+        save_split(tmp_path / "d", "test", arrays, {}, 0)
+    assert not (tmp_path / "d").exists()
+    arrays["targets"][1, 2, 0] = 0.0
+    save_split(tmp_path / "d", "test", arrays, {}, 0)
+    assert load_split(tmp_path / "d", "test")["targets"].shape == (2, 3, 2)
+
+
+def test_dataset_files_follow_the_umask(tmp_path) -> None:
+    """Dataset files get the umask's mode (0644 under umask 022), not a temporary file's 0600."""
+    old = os.umask(0o022)
+    try:
+        save_split(tmp_path / "d", "train", {"x": np.zeros(3, np.float32)}, {}, 0)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "d" / "train.npz").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "d" / "meta.json").stat().st_mode & 0o777 == 0o644

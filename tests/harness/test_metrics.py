@@ -79,3 +79,20 @@ def test_per_step_loss_rejects_unknown_prediction() -> None:
     """A prediction type the harness does not know is an error, not a silent zero loss."""
     with pytest.raises(TypeError):
         losses.per_step_loss((torch.zeros(1),), torch.zeros(1))  # type: ignore[arg-type]
+
+
+def test_normalised_errors_use_the_likelihood_epsilon() -> None:
+    """A zero variance gives finite normalised errors (the likelihood's 1e-8 added), not inf."""
+    errors = metrics.normalised_errors(np.zeros(3), np.zeros(3), np.full(3, 1e-4))
+    np.testing.assert_allclose(errors, 1e-4 / np.sqrt(1e-8))
+
+
+def test_degenerate_predictions_named_by_array() -> None:
+    ok = {"mean": np.zeros(4), "var": np.full(4, 1e-9)}
+    assert metrics.degenerate_predictions(ok) == []
+    bad = {"mean": np.array([0.0, np.inf]), "var": np.array([0.0, 1.0, np.float32(1e-12)])}
+    assert metrics.degenerate_predictions(bad) == [
+        "mean: 1 of 2 non-finite values",
+        "var: 2 of 3 non-finite variances or variances at the floor 1e-12"]
+    assert metrics.degenerate_predictions({"probs": np.array([0.0, 1.0, 1.5])}) == [
+        "probs: 1 of 3 non-finite or out-of-[0, 1] probabilities"]

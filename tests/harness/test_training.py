@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from harness import training
-from harness.training import NonFiniteLossError, TrainConfig
+from harness.training import BadResultError, NonFiniteLossError, TrainConfig
 from rkn.interface import GaussianPrediction, SequenceModel
 
 
@@ -113,3 +113,42 @@ def test_train_config_rejects_bad_values(bad: dict) -> None:
     """Invalid optimisation settings are rejected when the config is built."""
     with pytest.raises(ValueError):
         TrainConfig(**bad)
+
+
+def test_nan_validation_loss_is_an_error_not_a_selected_epoch() -> None:
+    """One NaN target in the validation part: an error naming the validation split, instead of a
+    warning and a silently "selected" last epoch."""
+    split = toy_split(10)
+    split["targets"][-1, 2, 0] = np.nan  # inside the validation part only
+    tensors = training.to_tensors(split, torch.device("cpu"))
+    train = {k: v[:8] for k, v in tensors.items()}
+    val = {k: v[8:] for k, v in tensors.items()}
+    with pytest.raises(BadResultError, match="validation loss is nan at epoch 1.*validation split"):
+        training.fit(MeanOfImage(), train, val, TrainConfig(epochs=2, batch_size=4),
+                     batch_order_seed=0)
+
+
+@pytest.mark.parametrize(("poison", "message"), [
+    ("zero_var", "var: 10 of 10 non-finite variances or variances at the floor"),
+    ("nan_mean", "mean: 10 of 10 non-finite values"),
+])
+def test_degenerate_test_predictions_are_an_error(poison: str, message: str) -> None:
+    """Variances of exactly 0 or NaN means never become metrics (-inf log-likelihood, NaN
+    normalised errors): evaluate raises with what is wrong and what to change."""
+    model = MeanOfImage()
+    with torch.no_grad():
+        if poison == "zero_var":
+            model.log_var.fill_(-math.inf)
+        else:
+            model.scale.fill_(math.nan)
+    split = training.to_tensors(toy_split(2), torch.device("cpu"))
+    with pytest.raises(BadResultError, match=f"{message}.*learning_rate"):
+        training.evaluate(model, split, 10)
+
+
+def test_non_finite_test_metric_is_an_error() -> None:
+    """A NaN target of the test split makes a NaN metric: an error, not a published NaN."""
+    split = toy_split(2)
+    split["targets"][0, 0, 0] = np.nan
+    with pytest.raises(BadResultError, match="test metrics .*log_lik=nan.* are not finite"):
+        training.evaluate(MeanOfImage(), training.to_tensors(split, torch.device("cpu")), 10)

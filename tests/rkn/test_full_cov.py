@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from rkn.interface import FilterFailure
 from rkn.full_cov import FullCovCell
 from rkn.kalman_full import (FullBelief, block_diagonals, masked_update_full, predict_full,
                              update_full)
@@ -142,3 +143,14 @@ def test_full_covariance_differs_from_factorized_with_a_band() -> None:
     images = torch.randint(0, 256, (1, 4, 24, 24, 1), generator=torch.Generator().manual_seed(7),
                            dtype=torch.uint8)
     assert not torch.allclose(factorized(images).var, full(images).var, atol=1e-6)
+
+
+def test_cholesky_failure_names_the_settings_to_change() -> None:
+    """An innovation covariance that is not positive definite raises FilterFailure naming the
+    step and the training settings, not torch's raw LinAlgError."""
+    torch.manual_seed(0)
+    model = build_named("rkn_full_cov", {"latent_obs_dim": 4})
+    obs = torch.zeros(2, 3, 4)
+    obs_var = torch.full((2, 3, 4), -100.0)  # makes S = Sigma_uu + R negative definite
+    with pytest.raises(FilterFailure, match="step 1 is not positive definite.*learning_rate"):
+        model.cell.filter_full(obs, obs_var)

@@ -301,3 +301,19 @@ def test_pt_options_build_and_run() -> None:
     mean_nll(pred, torch.zeros(2, 4, 2)).backward()
     assert model.cell.raw_init_cov is not None and model.cell.raw_init_cov.grad is not None
     assert (pred.var > 0).all()
+
+
+def test_single_basis_coefficient_net_is_not_counted() -> None:
+    """With K = 1 the softmax over one entry is constant, so the coefficient net never gets a
+    gradient; n_params leaves its 2m * 1 + 1 = 31 parameters out (and the masked basis)."""
+    torch.manual_seed(0)
+    model = build_named("rkn_k1")
+    pred = model(random_images(2, 4))
+    mean_nll(pred, torch.zeros(2, 4, 2)).backward()
+    coef = list(model.cell.transition.coef_net.parameters())
+    assert all(p.grad is None or not p.grad.any() for p in coef)
+    stored = sum(p.numel() for p in model.parameters())
+    masked = model.cell.transition.num_masked()
+    assert model.num_trained_parameters() == stored - masked - 31
+    assert build_named("rkn_k3").num_trained_parameters() == \
+        sum(p.numel() for p in build_named("rkn_k3").parameters()) - 3 * (900 - 4 * 93)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -158,3 +159,19 @@ def test_e1_runs_for_every_model(tmp_path: Path, configs: list[str]) -> None:
             counts[model] = metrics["n_params"]
             assert all(v == v for v in metrics.values()), f"NaN metric for {model}"
     assert counts["lstm"] > 10 * counts["lstm_small"]
+
+
+def test_run_folder_follows_the_umask(tmp_path: Path, configs: list[str]) -> None:
+    """A run folder and its files get the umask's modes, so a group can read shared results
+    (temporary-file defaults were 0700 folders and 0600 files)."""
+    assert simulate.main(configs + ["--dataset", "pendulum_filtering"]) == 0
+    old = os.umask(0o022)
+    try:
+        assert train.main(configs + ["--experiment", "pendulum_filtering", "--model", "gru_small",
+                                     "--seed", "0"]) == 0
+    finally:
+        os.umask(old)
+    folder = run_dir(tmp_path, "gru_small")
+    assert folder.stat().st_mode & 0o777 == 0o755
+    assert {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()} == \
+        {name: 0o644 for name in RUN_FILES}

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))  # run from a plain checkout too
 import yaml  # noqa: E402
 
 from analysis.report import build_report, write_report  # noqa: E402
-from analysis.runs import MissingRunsError  # noqa: E402
+from analysis.runs import BadRunError, MissingRunsError  # noqa: E402
 from harness.config import ConfigError, load_config  # noqa: E402
 from harness.runspec import resolve_run, run_grid  # noqa: E402
 
@@ -42,6 +42,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def fail(message: str) -> int:
+    """Log and print an error; exit status 2 (bad input, see the module docstring)."""
+    logging.getLogger("aggregate").error("%s", message)
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     handlers = [logging.StreamHandler()] + ([logging.FileHandler(args.log)] if args.log else [])
@@ -56,9 +63,11 @@ def main(argv: list[str] | None = None) -> int:
                                      for run in run_grid(config)]
         outputs = build_report(config, run_dirs, reference)
         write_report(outputs, args.out or Path("reports") / config["scale"])
-    except (ConfigError, MissingRunsError, OSError) as err:
-        logging.getLogger("aggregate").error("%s", err)
-        return 2
+    except (ConfigError, MissingRunsError, BadRunError, ValueError) as err:
+        return fail(str(err))
+    except OSError as err:  # an unwritable --out, a reference file that cannot be read
+        return fail(f"{err.strerror}: {err.filename}; the report folder (--out) and the reference "
+                    "file (--reference) must be writable and readable; nothing was written")
     return 0
 
 

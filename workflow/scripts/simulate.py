@@ -44,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # e.g. an --out folder inside a read-only folder
+        print(f"error: {err.strerror}: {err.filename}; the dataset folder (--out) must lie in a "
+              "writable folder; nothing was written", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -22,7 +22,7 @@ from datasets.store import DatasetError, load_split  # noqa: E402
 from harness.config import ConfigError, load_config  # noqa: E402
 from harness.runner import RunExistsError, execute_run, select_device  # noqa: E402
 from harness.runspec import resolve_run  # noqa: E402
-from harness.training import NonFiniteLossError  # noqa: E402
+from harness.training import BadResultError  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -50,10 +50,19 @@ def progress_bar(total_epochs: int):
     return lambda epoch, total: (bar.update(1), bar.close() if epoch == total else None)
 
 
+def fail(message: str) -> int:
+    """Log and print an error; exit status 2 (bad input, see the module docstring)."""
+    logging.getLogger("train").error("%s", message)
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     handlers = [logging.StreamHandler()] + ([logging.FileHandler(args.log)] if args.log else [])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", handlers=handlers)
+    if args.threads < 1:
+        return fail(f"--threads must be at least 1, got {args.threads}")
     try:
         config = load_config(args.config)
         spec = resolve_run(config, args.experiment, args.model, args.seed)
@@ -71,10 +80,12 @@ def main(argv: list[str] | None = None) -> int:
         execute_run(spec, train_split=train_split, test_split=test_split,
                     run_dir=args.run_dir or spec.run_dir(results_dir), device=device, force=args.force,
                     progress=progress_bar(spec.training.epochs))
-    except (ConfigError, DatasetError, RunExistsError, NonFiniteLossError, RuntimeError, ValueError) as err:
-        logging.getLogger("train").error("%s", err)
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except (ConfigError, DatasetError, RunExistsError, BadResultError, RuntimeError,
+            ValueError) as err:
+        return fail(str(err))
+    except OSError as err:  # e.g. a --run-dir inside a read-only folder
+        return fail(f"{err.strerror}: {err.filename}; the run folder (--run-dir) must lie in a "
+                    "writable folder and the data folder must be readable; nothing was written")
     except KeyboardInterrupt:
         print("interrupted: no run folder was written", file=sys.stderr)
         return 130

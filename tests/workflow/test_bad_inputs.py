@@ -1,0 +1,282 @@
+"""Bad input never passes silently: table-driven cases through the scripts (simulate, train,
+aggregate), each asserting exit status 2, a message that names the offending key, file or value,
+and that nothing was written (no run, dataset or report folder, no temporary file)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
+
+import aggregate  # noqa: E402
+import simulate  # noqa: E402
+import train  # noqa: E402
+
+from datasets.store import load_split, save_split  # noqa: E402
+from harness.config import load_config  # noqa: E402
+from harness.runspec import resolve_run, run_grid  # noqa: E402
+from tests.reduced_config import reduced_smoke  # noqa: E402
+
+E1 = ["--experiment", "pendulum_filtering", "--model", "rkn", "--seed", "0"]
+# The experiments of the test's config (tests/reduced_config.py): E1 and E2, or E1 alone for the
+# aggregator, which reports every experiment of the config.
+BOTH = {"pendulum_filtering": None, "pendulum_imputation": None}
+E1_ONLY = {"pendulum_filtering": None}
+
+
+@dataclass
+class Case:
+    """One bad input: the script, the overlay (mapping, or raw YAML text), extra arguments, an
+    optional preparation step, and a regex the error message must match."""
+
+    script: str
+    message: str
+    overlay: dict | str | None = None
+    args: list[str] = field(default_factory=lambda: list(E1))
+    prepare: Callable[[Path, list[str]], list[str]] | None = None
+    keep: dict = field(default_factory=lambda: dict(BOTH))
+
+
+def simulated(tmp_path: Path, configs: list[str], dataset: str = "pendulum_filtering") -> Path:
+    """Simulate a dataset of the test's config; return its folder."""
+    assert simulate.main(configs + ["--dataset", dataset]) == 0
+    config = load_config([c for c in configs if c != "--config"])
+    return resolve_run(config, *next(r for r in run_grid(config)
+                                     if config["experiments"][r[0]]["dataset"] == dataset)
+                       ).data_dir(config["results_dir"])
+
+
+def nan_in(split: str, index: tuple) -> Callable[[Path, list[str]], list[str]]:
+    """Preparation: simulate E1, then put one NaN target into ``split`` (checksums kept valid)."""
+    def prepare(tmp_path: Path, configs: list[str]) -> list[str]:
+        folder = simulated(tmp_path, configs)
+        arrays = load_split(folder, split)
+        arrays["targets"] = arrays["targets"].copy()
+        arrays["targets"][index] = np.nan
+        meta = json.loads((folder / "meta.json").read_text())
+        from datasets.store import _write_npz, _sha256  # noqa: PLC0415 (bypass the write check)
+        with open(folder / f"{split}.npz", "wb") as handle:
+            _write_npz(handle, arrays)
+        meta["splits"][split]["sha256"] = _sha256(folder / f"{split}.npz")
+        (folder / "meta.json").write_text(json.dumps(meta))
+        return []
+    return prepare
+
+
+def truncated(tmp_path: Path, configs: list[str]) -> list[str]:
+    data = simulated(tmp_path, configs) / "test.npz"
+    data.write_bytes(data.read_bytes()[:-100])
+    return []
+
+
+def unwritable(tmp_path: Path) -> Path:
+    """A folder that cannot be created: its parent is a file (a read-only folder would be
+    writable for root, who runs CI)."""
+    (tmp_path / "locked").write_text("a file, not a folder")
+    return tmp_path / "locked" / "output"
+
+
+def unwritable_run_dir(tmp_path: Path, configs: list[str]) -> list[str]:
+    simulated(tmp_path, configs)
+    return ["--run-dir", str(unwritable(tmp_path))]
+
+
+def with_data(tmp_path: Path, configs: list[str]) -> list[str]:
+    simulated(tmp_path, configs)
+    return []
+
+
+def imputation_data(tmp_path: Path, configs: list[str]) -> list[str]:
+    simulated(tmp_path, configs, "pendulum_imputation")
+    return []
+
+
+def two_rkn_runs(tmp_path: Path, configs: list[str]) -> list[str]:
+    """Two finished rkn runs of E1 (seeds 0 and 1) in tmp_path/run0, run1."""
+    simulated(tmp_path, configs)
+    folders = []
+    for seed in ("0", "1"):
+        folder = tmp_path / f"run{seed}"
+        assert train.main(configs + ["--experiment", "pendulum_filtering", "--model", "rkn",
+                                     "--seed", seed, "--run-dir", str(folder)]) == 0
+        folders.append(str(folder))
+    return folders
+
+
+def report_of_one_nan_seed(tmp_path: Path, configs: list[str]) -> list[str]:
+    """Two finished rkn runs, one of them with a NaN metric (as a NaN test target gave)."""
+    folders = two_rkn_runs(tmp_path, configs)
+    metrics = json.loads(Path(folders[1], "metrics.json").read_text())
+    metrics["log_lik"] = math.nan
+    Path(folders[1], "metrics.json").write_text(json.dumps(metrics))
+    return ["--out", str(tmp_path / "report"), *folders]
+
+
+def unwritable_report(tmp_path: Path, configs: list[str]) -> list[str]:
+    """Two finished rkn runs and a --out that cannot be created."""
+    folders = two_rkn_runs(tmp_path, configs)
+    return ["--out", str(unwritable(tmp_path)), *folders]
+
+
+def e1_only(models: list[str]) -> dict:
+    return {"experiments": {"pendulum_filtering": {"models": models, "seeds": [0, 1]}}}
+
+
+def experiment_overlay(**values) -> dict:
+    return {"experiments": {"pendulum_filtering": values}}
+
+
+def overrides(**values) -> dict:
+    return experiment_overlay(model_overrides={"rkn": values})
+
+
+CASES = {
+    # YAML and type pitfalls that Snakemake's schema refused but the scripts let through.
+    "learning rate read as a string": Case(
+        "train", r"training.learning_rate: '1e-3' is not of type 'number' \(YAML 1.1 reads 1e-3 "
+        r"as a string: write 1.0e-3\)", "training: {learning_rate: 1e-3}\n"),
+    "fractional epochs": Case("train", r"training.epochs: 2.5 is not of type 'integer'",
+                              {"training": {"epochs": 2.5}}),
+    "epochs as a word": Case("train", r"training.epochs: 'ten' is not of type 'integer'",
+                             {"training": {"epochs": "ten"}}),
+    "zero batch size": Case("train", r"training.batch_size: 0 is less than the minimum of 1",
+                            {"training": {"batch_size": 0}}),
+    "validation fraction 1.5": Case("train", r"training.val_fraction: 1.5 is greater than or "
+                                    r"equal to the maximum", {"training": {"val_fraction": 1.5}}),
+    "negative clip value": Case("train", r"training.clip_value: -1",
+                                {"training": {"clip_value": -1}}),
+    "unknown clip mode": Case("train", r"training.clip_mode: 'sometimes' is not one of",
+                              {"training": {"clip_mode": "sometimes"}}),
+    "negative learning rate": Case("train", r"training.learning_rate: -0.1",
+                                   {"training": {"learning_rate": -0.1}}),
+    "no models": Case("aggregate", r"experiments.pendulum_filtering.models: \[\] should be "
+                      r"non-empty", experiment_overlay(models=[]), args=[], keep=E1_ONLY),
+    "duplicate models": Case("aggregate", r"experiments.pendulum_filtering.models: .*non-unique",
+                             experiment_overlay(models=["rkn", "rkn"]), args=[], keep=E1_ONLY),
+    "duplicate seeds": Case("train", r"experiments.pendulum_filtering.seeds: .*non-unique",
+                            experiment_overlay(seeds=[0, 0])),
+    "negative seed": Case("train", r"experiments.pendulum_filtering.seeds.0: -1 is less than",
+                          experiment_overlay(seeds=[-1])),
+    "no test sequences": Case("simulate", r"datasets.pendulum_filtering.params.num_test: 0 is "
+                              r"less than the minimum of 1",
+                              {"datasets": {"pendulum_filtering": {"params": {"num_test": 0}}}},
+                              args=["--dataset", "pendulum_filtering"]),
+    "no training sequence left": Case(
+        "train", r"num_train = 2 leaves no sequence to train on",
+        {"datasets": {"pendulum_filtering": {"params": {"num_train": 2}}},
+         "training": {"val_fraction": 0.6}}),
+    "typo in a top-level key": Case("train", r"unknown key\(s\) \['trainig'\]",
+                                    {"trainig": {"epochs": 1}}),
+    "typo in a training key": Case("train", r"unknown key\(s\) \['epoch'\] in training",
+                                   {"training": {"epoch": 1}}),
+    "unknown model in an experiment": Case("train", r"unknown model 'transformer'",
+                                           experiment_overlay(models=["rkn", "transformer"])),
+    "unknown role": Case("train", r"models.rkn.role: 'champion' is not one of",
+                         {"models": {"rkn": {"role": "champion"}}}),
+    "unknown model class": Case("train", r"models.rkn.class: unknown model class 'nope'",
+                                {"models": {"rkn": {"class": "nope"}}}),
+    "two models with role rkn": Case("train", r"\['rkn', 'lstm'\] all have role 'rkn'",
+                                     {"models": {"lstm": {"role": "rkn"}}}),
+    "override key typo": Case("train", r"unknown config key 'bandwith'", overrides(bandwith=2)),
+    "override of the wrong type": Case("train", r"bandwidth must be int, got '3'",
+                                       overrides(bandwidth="3")),
+    "override value out of range": Case("train", r"latent_obs_dim must be >= 1",
+                                        overrides(latent_obs_dim=0)),
+    "override choice unknown": Case("train", r"step_order='sideways' is not valid",
+                                    overrides(step_order="sideways")),
+    "unknown dataset of an experiment": Case("train", r"dataset 'kitti' is not one of",
+                                             experiment_overlay(dataset="kitti")),
+    "unknown generator": Case("train", r"generator 'cartpole' is unknown",
+                              {"datasets": {"pendulum_filtering": {"generator": "cartpole"}}}),
+    "zero threads in resources": Case("train", r"resources.train.threads: 0 is less than",
+                                      {"resources": {"train": {"threads": 0}}}),
+    "scale name with spaces": Case("train", r"scale: 'Smoke Test' does not match",
+                                   {"scale": "Smoke Test"}),
+    "YAML syntax error": Case("train", r"overlay.yaml cannot be read as YAML",
+                              "training: {epochs: 1\n"),
+    "overlay that is a list": Case("train", r"overlay.yaml must hold a mapping",
+                                   "- training\n- epochs\n"),
+    # Command-line arguments.
+    "unknown experiment": Case("train", r"unknown experiment 'pendulum'; valid experiments",
+                               args=["--experiment", "pendulum", "--model", "rkn", "--seed", "0"]),
+    "model outside the experiment": Case("train", r"'transformer' is not part of experiment",
+                                         args=["--experiment", "pendulum_filtering", "--model",
+                                               "transformer", "--seed", "0"]),
+    "seed outside the experiment": Case("train", r"seed 7 is not one of",
+                                        args=E1[:-1] + ["7"]),
+    "zero threads": Case("train", r"--threads must be at least 1", args=E1 + ["--threads", "0"]),
+    "run folder that cannot be created": Case("train", r"File exists: .*locked.*"
+                                              r"--run-dir", prepare=unwritable_run_dir),
+    # Data files.
+    "data not simulated": Case("train", r"meta.json: metadata file is missing.*simulate.py"),
+    "truncated data file": Case("train", r"test.npz: sha256", prepare=truncated),
+    "NaN target in the test split": Case(
+        "train", r"split 'test', array 'targets' holds 1 NaN", prepare=nan_in("test", (0, 3, 1))),
+    "NaN target in the validation part": Case(
+        "train", r"split 'train', array 'targets' holds 1 NaN",
+        prepare=nan_in("train", (-1, 5, 0))),
+    # Numbers that must not be published (issue examples: exit 0 with -inf/NaN metrics before).
+    "LSTM diverges to zero variances": Case(
+        "train", r"learning_rate", {"training": {"learning_rate": 1.0e+4, "clip_mode": "none"}},
+        args=["--experiment", "pendulum_filtering", "--model", "lstm_small", "--seed", "0"],
+        prepare=with_data),
+    "DKS diverges to NaN predictions": Case(
+        "train", r"learning_rate", {"training": {"learning_rate": 1.0e+4, "clip_mode": "none"}},
+        args=["--experiment", "pendulum_imputation", "--model", "dks_filter", "--seed", "0"],
+        prepare=imputation_data),
+    # The aggregator.
+    "a NaN metric in one seed": Case("aggregate", r"run1/metrics.json: log_lik = nan is not a "
+                                     r"finite number", e1_only(["rkn"]),
+                                     prepare=report_of_one_nan_seed, args=[], keep=E1_ONLY),
+    "report folder that cannot be created": Case(
+        "aggregate", r"File exists: .*locked.*--out", e1_only(["rkn"]),
+        prepare=unwritable_report, args=[], keep=E1_ONLY),
+}
+
+
+def written(tmp_path: Path) -> dict[str, list[Path]]:
+    """What a failed call must not have left: run, dataset and report folders, temporary files."""
+    results = tmp_path / "results"
+    return {"runs": sorted(results.glob("*/runs/*/*/*")) if results.exists() else [],
+            "datasets": sorted(results.glob("*/datasets/*")) if results.exists() else [],
+            "reports": sorted(p for p in tmp_path.rglob("*") if p.is_dir() and "report" in p.name),
+            "tmp": sorted(p for p in tmp_path.rglob("*") if p.name.endswith(".tmp"))}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_input_exits_2_names_it_and_writes_nothing(name: str, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    case = CASES[name]
+    overlay = tmp_path / "overlay.yaml"
+    content = case.overlay if case.overlay is not None else {}
+    overlay.write_text(content if isinstance(content, str) else yaml.safe_dump(content))
+    base = {"results_dir": str(tmp_path / "results")}
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
+    configs = []
+    for path in (*reduced_smoke(tmp_path / "cfg", case.keep), tmp_path / "base.yaml"):
+        configs += ["--config", str(path)]
+    extra = case.prepare(tmp_path, configs) if case.prepare else []
+    before = written(tmp_path)
+    capsys.readouterr()
+    script = {"train": train, "simulate": simulate, "aggregate": aggregate}[case.script]
+    code = script.main(configs + ["--config", str(overlay)] + case.args + extra)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert re.search(case.message, err.replace("\n", " ")), err
+    assert written(tmp_path) == before
+    assert "Traceback" not in err
+
+
+def test_there_are_at_least_30_cases() -> None:
+    assert len(CASES) >= 30
