@@ -54,6 +54,7 @@ refresh-smoke-reference: smoke-from-scratch
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/train_step.py
 	$(BIN)/python benchmarks/data_generation.py
+	$(BIN)/python benchmarks/checkpoint_cost.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from harness import training
+from harness import checkpoint, training
 from harness.io import atomic_write_json, atomic_write_npz, atomic_write_text, temporary_folder
 from harness.registry import config_to_dict, make_config, model_class
 from harness.runspec import RunSpec, derive_seeds
@@ -113,6 +113,13 @@ def _history_csv(rows: list[dict[str, float]]) -> str:
     return buffer.getvalue()
 
 
+def run_checkpointer(spec: RunSpec, run_dir: str | Path) -> checkpoint.Checkpointer:
+    """The checkpointer of a run: its file beside the run folder, the run's identity (the
+    settings that decide its numbers) and the interval of ``training.checkpoint_minutes``."""
+    return checkpoint.Checkpointer(checkpoint.checkpoint_path(run_dir), spec.identity(),
+                                   spec.training.checkpoint_minutes)
+
+
 def _examples(extras: dict[str, np.ndarray], test_split: dict[str, np.ndarray]) -> dict:
     """What the report's figures need of the first test sequences: the predictions, the targets,
     and every per-sequence array of the test split (obs_valid, noise factors, E3's visibility),
@@ -135,6 +142,7 @@ def execute_run(
     device: torch.device,
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    checkpointer: checkpoint.Checkpointer | None = None,
 ) -> dict[str, float]:
     """Train, select, evaluate once on the test split, and write the run folder.
 
@@ -143,12 +151,24 @@ def execute_run(
     (normalised-error histogram; header only for image models), examples.npz (first test
     sequences' predictions and per-sequence data), meta.json (timings, versions, seeds).
 
+    With a ``checkpointer`` (``run_checkpointer``) training resumes from the run's checkpoint
+    and writes one periodically and when a stop is requested; it is removed once the run
+    folder is in place. Temporary folders left by an earlier, killed attempt are removed first.
+
     Returns the test metrics.
+
+    Raises:
+        RunExistsError: the run folder exists and ``force`` is False.
+        harness.checkpoint.RunInterrupted: a stop was requested (the checkpoint is written).
+        harness.checkpoint.CheckpointError: the checkpoint belongs to other settings or code.
     """
     run_dir = Path(run_dir)
     if run_dir.exists() and not force:
         raise RunExistsError(f"run folder {run_dir} exists; delete it or pass --force to overwrite")
     run_dir.parent.mkdir(parents=True, exist_ok=True)
+    for stale in run_dir.parent.glob(f".{run_dir.name}.*.tmp"):  # a killed attempt's leftovers
+        log.info("removing %s, left by an interrupted attempt", stale)
+        shutil.rmtree(stale, ignore_errors=True)
     started = time.perf_counter()
     seeds = derive_seeds(spec.seed)
     torch.manual_seed(seeds["init"])
@@ -159,15 +179,26 @@ def execute_run(
 
     tmp_dir = temporary_folder(run_dir)
     try:
+        saved = checkpointer.load() if checkpointer is not None and model.trainable else None
         if not model.trainable:
-            fit = _fit_reference(model, train_part, training.to_tensors(_inputs_for(model, val_part), device),
+            fit = _fit_reference(model, train_part,
+                                 training.to_tensors(_inputs_for(model, val_part), device),
                                  spec.training.eval_batch_size)
+        elif saved is not None and saved["phase"] == "fitted":
+            model.load_state_dict(saved["model"])
+            fit = saved["result"]
         else:
             fit = training.fit(model, training.to_tensors(train_part, device),
                                training.to_tensors(val_part, device), spec.training,
-                               batch_order_seed=seeds["batch_order"], progress=progress)
+                               batch_order_seed=seeds["batch_order"], progress=progress,
+                               checkpointer=checkpointer, resume=saved)
         test = training.to_tensors(_inputs_for(model, test_split), device)
         test_metrics, extras = training.evaluate(model, test, spec.training.eval_batch_size)
+        if checkpointer is not None and checkpointer.stop_requested and model.trainable:
+            checkpointer.save({"phase": "fitted", "model": model.state_dict(), "result": fit},
+                              "training done, before the evaluation")
+            raise checkpoint.RunInterrupted(f"stopped by signal {checkpointer.stop_signal} after "
+                                            f"training; checkpoint {checkpointer.path}")
         test_metrics["selected_epoch"] = float(fit.selected_epoch)
         test_metrics["n_params"] = float(model.num_trained_parameters())
         model_config = config_to_dict(model.config)
@@ -194,5 +225,7 @@ def execute_run(
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
+    if checkpointer is not None:
+        checkpointer.remove()
     log.info("wrote %s: %s", run_dir, ", ".join(f"{k}={v:.4g}" for k, v in sorted(test_metrics.items())))
     return test_metrics

@@ -22,6 +22,8 @@ from harness.training import TrainConfig
 
 # Bump when a code change alters results: every run folder name changes with it.
 RESULTS_VERSION = 2
+# Training settings that never change a run's numbers.
+NOT_RESULTS = ("checkpoint_minutes",)
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,14 @@ class RunSpec:
     @property
     def config_hash(self) -> str:
         """Short hash of this resolved spec and the results version of the code (run folder name)."""
-        return short_hash({"spec": self.to_dict()})
+        return short_hash({"spec": self.identity()})
+
+    def identity(self) -> dict[str, Any]:
+        """The settings that decide the run's numbers: ``to_dict`` without the training keys that
+        do not (``NOT_RESULTS``); the run folder's hash and a checkpoint's check use it."""
+        spec = self.to_dict()
+        spec["training"] = {k: v for k, v in spec["training"].items() if k not in NOT_RESULTS}
+        return spec
 
     @property
     def run_name(self) -> str:

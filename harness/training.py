@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from harness import metrics
+from harness import checkpoint, metrics
 from rkn import losses
 from rkn.interface import BernoulliPrediction, GaussianPrediction, SequenceModel
 
@@ -58,6 +58,9 @@ class TrainConfig:
     # best_val: keep the epoch with the lowest validation loss; final: the last epoch.
     model_selection: str = "best_val"
     eval_batch_size: int = 100
+    # Minutes between training checkpoints (0: none; SIGTERM/SIGINT still write one). Not part of
+    # a run's identity: changing it neither renames run folders nor refuses a checkpoint.
+    checkpoint_minutes: float = 10.0
 
     def __post_init__(self) -> None:
         if self.clip_mode not in CLIP_MODES:
@@ -68,6 +71,8 @@ class TrainConfig:
             raise ValueError("epochs, batch_size and eval_batch_size must be at least 1")
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must lie in (0, 1), got {self.val_fraction}")
+        if self.checkpoint_minutes < 0:
+            raise ValueError(f"checkpoint_minutes must be >= 0, got {self.checkpoint_minutes}")
 
 
 @dataclass
@@ -134,6 +139,30 @@ def mean_loss(model: nn.Module, split: Split, batch_size: int) -> float:
     return total / count
 
 
+@dataclass
+class LoopState:
+    """Where training stands: what a checkpoint saves besides model, optimizer and RNG states.
+
+    ``order`` is the batch order of the epoch in progress (None between epochs), ``step`` the
+    number of its batches already done and ``losses`` their losses.
+    """
+
+    epoch: int = 1
+    step: int = 0
+    order: Tensor | None = None
+    losses: list[float] = field(default_factory=list)
+    result: FitResult = field(default_factory=FitResult)
+    best_val: float = math.inf
+    best_state: dict | None = None
+
+
+def _snapshot(model: nn.Module, optimizer: torch.optim.Optimizer, order_gen: torch.Generator,
+              state: LoopState) -> dict:
+    """Everything a checkpoint needs to continue exactly from here."""
+    return {"phase": "training", "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "rng": checkpoint.rng_states(order_gen), "loop": state}
+
+
 def fit(
     model: nn.Module,
     train: Split,
@@ -142,6 +171,8 @@ def fit(
     *,
     batch_order_seed: int,
     progress: Callable[[int, int], None] | None = None,
+    checkpointer: checkpoint.Checkpointer | None = None,
+    resume: dict | None = None,
 ) -> FitResult:
     """Train ``model`` in place and leave it holding the selected epoch's weights.
 
@@ -151,23 +182,31 @@ def fit(
         config: optimisation settings.
         batch_order_seed: seeds the per-epoch shuffling (one stream, independent of init).
         progress: optional callback ``(epoch, epochs)`` after each epoch (progress bars).
+        checkpointer: writes a checkpoint after the optimiser step at which one is due
+            (``harness.checkpoint``); None: no checkpoints.
+        resume: a training checkpoint's state (``Checkpointer.load``) to continue from.
 
     Raises:
         NonFiniteLossError: when a batch loss is NaN or infinite.
         BadResultError: when a validation loss is NaN or infinite.
+        harness.checkpoint.RunInterrupted: a stop was requested; the checkpoint is written.
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, eps=config.adam_eps)
     order_gen = torch.Generator().manual_seed(batch_order_seed)
     num = len(train["images"])
-    result = FitResult()
-    best_val, best_state = math.inf, None
-    for epoch in range(1, config.epochs + 1):
-        start = time.perf_counter()
+    state = LoopState()
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        checkpoint.restore_rng_states(resume["rng"], order_gen)
+        state = resume["loop"]
+    while state.epoch <= config.epochs:
+        epoch, start = state.epoch, time.perf_counter()
+        if state.order is None:
+            state.order = torch.randperm(num, generator=order_gen).to(train["images"].device)
         model.train()
-        order = torch.randperm(num, generator=order_gen).to(train["images"].device)
-        losses = []
-        for first in range(0, num, config.batch_size):
-            idx = order[first : first + config.batch_size]
+        for first in range(state.step * config.batch_size, num, config.batch_size):
+            idx = state.order[first : first + config.batch_size]
             loss = batch_loss(model, {k: v[idx] for k, v in train.items()})
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(
@@ -177,24 +216,34 @@ def fit(
             loss.backward()
             clip_gradients(model, config.clip_mode, config.clip_value)
             optimizer.step()
-            losses.append(float(loss.detach()))
+            state.losses.append(float(loss.detach()))
+            state.step += 1
+            if checkpointer is not None and checkpointer.due():
+                checkpointer.save(_snapshot(model, optimizer, order_gen, state),
+                                  f"epoch {epoch}, step {state.step}")
+                if checkpointer.stop_requested:
+                    raise checkpoint.RunInterrupted(
+                        f"stopped by signal {checkpointer.stop_signal} at epoch {epoch}, step "
+                        f"{state.step}; checkpoint {checkpointer.path}")
         val_loss = mean_loss(model, val, config.eval_batch_size)
         if not math.isfinite(val_loss):
             raise BadResultError(
                 f"validation loss is {val_loss} at epoch {epoch}: the predictions on the "
                 f"validation split (the last {len(val['images'])} training sequences) are not "
                 f"finite; {FIX_HINT}")
-        row = {"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": val_loss,
+        row = {"epoch": epoch, "train_loss": float(np.mean(state.losses)), "val_loss": val_loss,
                "seconds": time.perf_counter() - start}
-        result.history.append(row)
-        log.info("epoch %d/%d train_loss %.4f val_loss %.4f", epoch, config.epochs, row["train_loss"], val_loss)
-        if config.model_selection == "final" or val_loss < best_val:
-            best_val, result.selected_epoch = val_loss, epoch
-            best_state = copy.deepcopy(model.state_dict())
+        state.result.history.append(row)
+        log.info("epoch %d/%d train_loss %.4f val_loss %.4f", epoch, config.epochs,
+                 row["train_loss"], val_loss)
+        if config.model_selection == "final" or val_loss < state.best_val:
+            state.best_val, state.result.selected_epoch = val_loss, epoch
+            state.best_state = copy.deepcopy(model.state_dict())
+        state.epoch, state.step, state.order, state.losses = epoch + 1, 0, None, []
         if progress is not None:
             progress(epoch, config.epochs)
-    model.load_state_dict(best_state)
-    return result
+    model.load_state_dict(state.best_state)
+    return state.result
 
 
 @torch.no_grad()

@@ -4,15 +4,27 @@
         --model rkn --seed 0 [--config config/smoke.yaml] [--threads 1] [--device auto]
 
 Data must exist (make it with workflow/scripts/simulate.py). Exit status 2 marks bad input
-(config, names, data); the message says what to fix. No partial run folder is ever left behind.
+(config, names, data) or a result that must not be published; the message says what to fix. No
+partial run folder is ever left behind.
+
+Training writes a checkpoint beside the run folder every training.checkpoint_minutes and when the
+process receives SIGTERM or SIGINT; then it exits with status 75 (interrupted: run the same command
+again to resume). A second Ctrl-C stops at once (status 130).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
+
+# A SIGTERM that arrives while the heavy imports below load (SLURM may signal a job early) is kept
+# and honoured as soon as training can write a checkpoint, instead of killing the process.
+EARLY_SIGNALS: list[int] = []
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda signum, frame: EARLY_SIGNALS.append(signum))
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a plain checkout too
 
@@ -20,7 +32,10 @@ import torch  # noqa: E402
 
 from datasets.store import DatasetError, load_split  # noqa: E402
 from harness.config import ConfigError, load_config  # noqa: E402
-from harness.runner import RunExistsError, execute_run, select_device  # noqa: E402
+from harness.checkpoint import (CheckpointError, RunInterrupted,  # noqa: E402
+                                install_stop_handlers)
+from harness.runner import (RunExistsError, execute_run, run_checkpointer,  # noqa: E402
+                            select_device)
 from harness.runspec import resolve_run  # noqa: E402
 from harness.training import BadResultError  # noqa: E402
 
@@ -50,6 +65,11 @@ def progress_bar(total_epochs: int):
     return lambda epoch, total: (bar.update(1), bar.close() if epoch == total else None)
 
 
+# Exit status of a run stopped by SIGTERM or SIGINT after writing its checkpoint (EX_TEMPFAIL:
+# "try again"), distinct from 2 (bad input).
+EXIT_INTERRUPTED = 75
+
+
 def fail(message: str) -> int:
     """Log and print an error; exit status 2 (bad input, see the module docstring)."""
     logging.getLogger("train").error("%s", message)
@@ -77,11 +97,23 @@ def main(argv: list[str] | None = None) -> int:
         device = select_device(args.device)
         torch.set_num_threads(args.threads)
         torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
-        execute_run(spec, train_split=train_split, test_split=test_split,
-                    run_dir=args.run_dir or spec.run_dir(results_dir), device=device, force=args.force,
-                    progress=progress_bar(spec.training.epochs))
-    except (ConfigError, DatasetError, RunExistsError, BadResultError, RuntimeError,
-            ValueError) as err:
+        run_dir = Path(args.run_dir) if args.run_dir else spec.run_dir(results_dir)
+        checkpointer = run_checkpointer(spec, run_dir)
+        restore_handlers = install_stop_handlers(checkpointer)
+        for signum in EARLY_SIGNALS:
+            checkpointer.request_stop(signum)
+        try:
+            execute_run(spec, train_split=train_split, test_split=test_split, run_dir=run_dir,
+                        device=device, force=args.force,
+                        progress=progress_bar(spec.training.epochs), checkpointer=checkpointer)
+        finally:
+            restore_handlers()
+    except RunInterrupted as err:
+        logging.getLogger("train").warning("%s", err)
+        print(f"interrupted: {err}; run the same command again to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (ConfigError, DatasetError, RunExistsError, BadResultError, CheckpointError,
+            RuntimeError, ValueError) as err:
         return fail(str(err))
     except OSError as err:  # e.g. a --run-dir inside a read-only folder
         return fail(f"{err.strerror}: {err.filename}; the run folder (--run-dir) must lie in a "

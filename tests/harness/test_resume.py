@@ -1,0 +1,232 @@
+"""Runs that survive interruption: checkpoints, bit-identical resume on the CPU, signals, refusal
+of a foreign checkpoint, SIGKILL at random moments."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from datasets import build_dataset
+from harness import checkpoint
+from harness.config import load_config
+from harness.runner import execute_run, run_checkpointer
+from harness.runspec import resolve_run
+
+ROOT = Path(__file__).resolve().parents[2]
+TRAIN = ROOT / "workflow" / "scripts" / "train.py"
+SIMULATE = ROOT / "workflow" / "scripts" / "simulate.py"
+
+
+def history_without_time(run_dir: Path) -> list[str]:
+    """history.csv without its wall-time column."""
+    return [",".join(line.split(",")[:-1]) for line in (run_dir / "history.csv").read_text().splitlines()]
+
+
+class StopAt(checkpoint.Checkpointer):
+    """A checkpointer that requests a stop at its ``stop_at``-th optimiser step (as a signal
+    would), in-process and deterministic."""
+
+    def __init__(self, *args, stop_at: int, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.steps, self.stop_at = 0, stop_at
+
+    def due(self) -> bool:
+        self.steps += 1
+        if self.steps == self.stop_at:
+            self.request_stop(signal.SIGTERM)
+        return super().due()
+
+
+class StopAfterTraining(checkpoint.Checkpointer):
+    """Requests a stop at the last optimiser step (3 epochs of 3 steps) without a checkpoint
+    there, so the stop is noticed after training, during the evaluation."""
+
+    steps = 0
+
+    def due(self) -> bool:
+        self.steps += 1
+        if self.steps == 9:
+            self.request_stop(signal.SIGINT)
+        return False
+
+
+@pytest.fixture(scope="module")
+def tiny() -> tuple[dict, dict]:
+    splits = build_dataset("pendulum_filtering", {"num_train": 12, "num_test": 4, "seq_len": 10})
+    return splits["train"], splits["test"]
+
+
+def spec_for(model: str, epochs: int = 3):
+    config = load_config([ROOT / "config" / "config.yaml", ROOT / "config" / "smoke.yaml"])
+    config["training"] = {**config["training"], "epochs": epochs, "batch_size": 4}
+    return resolve_run(config, "pendulum_filtering" if model != "dks_filter" else
+                       "pendulum_imputation", model, 0)
+
+
+@pytest.mark.parametrize("model", ["rkn", "lstm_small"])
+@pytest.mark.parametrize("stop_at", [1, 4, 6])  # mid-epoch, mid-epoch, at an epoch's end
+def test_resumed_run_is_bit_identical(tmp_path: Path, tiny, model: str, stop_at: int) -> None:
+    """Stopped after step ``stop_at`` (3 steps an epoch) and resumed from its checkpoint, a run
+    writes the same metrics.json and history (wall time aside) as an uninterrupted run."""
+    train, test = tiny
+    spec = spec_for(model)
+    cpu = torch.device("cpu")
+    execute_run(spec, train_split=train, test_split=test, run_dir=tmp_path / "whole", device=cpu)
+    run_dir = tmp_path / "resumed"
+    stopper = StopAt(checkpoint.checkpoint_path(run_dir), spec.identity(), 0, stop_at=stop_at)
+    with pytest.raises(checkpoint.RunInterrupted):
+        execute_run(spec, train_split=train, test_split=test, run_dir=run_dir, device=cpu,
+                    checkpointer=stopper)
+    assert stopper.path.is_file() and not run_dir.exists()
+    assert list(tmp_path.glob("*.tmp")) == []
+    resumed = run_checkpointer(spec, run_dir)
+    saved = resumed.load()
+    assert (saved["loop"].epoch - 1) * 3 + saved["loop"].step == stop_at  # not from epoch 1
+    execute_run(spec, train_split=train, test_split=test, run_dir=run_dir, device=cpu,
+                checkpointer=resumed)
+    assert (run_dir / "metrics.json").read_bytes() == (tmp_path / "whole" / "metrics.json").read_bytes()
+    assert history_without_time(run_dir) == history_without_time(tmp_path / "whole")
+    assert not resumed.path.exists()  # removed once the run is complete
+
+
+def test_stop_during_evaluation_resumes_without_training(tmp_path: Path, tiny) -> None:
+    """A stop that arrives after training keeps the trained model ("fitted" checkpoint)."""
+    train, test = tiny
+    spec = spec_for("gru_small")
+    cpu = torch.device("cpu")
+    execute_run(spec, train_split=train, test_split=test, run_dir=tmp_path / "whole", device=cpu)
+    run_dir = tmp_path / "resumed"
+    stopper = StopAfterTraining(checkpoint.checkpoint_path(run_dir), spec.identity(), 0)
+    with pytest.raises(checkpoint.RunInterrupted, match="after training"):
+        execute_run(spec, train_split=train, test_split=test, run_dir=run_dir, device=cpu,
+                    checkpointer=stopper)
+    assert torch.load(stopper.path, weights_only=False)["state"]["phase"] == "fitted"
+    execute_run(spec, train_split=train, test_split=test, run_dir=run_dir, device=cpu,
+                checkpointer=run_checkpointer(spec, run_dir))
+    assert (run_dir / "metrics.json").read_bytes() == (tmp_path / "whole" / "metrics.json").read_bytes()
+
+
+def test_foreign_checkpoint_is_refused(tmp_path: Path, tiny) -> None:
+    """A checkpoint written for other settings, or by other code, is refused with a message that
+    names it and says how to start afresh; it is never mixed into the run."""
+    train, test = tiny
+    spec = spec_for("lstm_small")
+    run_dir = tmp_path / "run"
+    with pytest.raises(checkpoint.RunInterrupted):
+        execute_run(spec, train_split=train, test_split=test, run_dir=run_dir,
+                    device=torch.device("cpu"), checkpointer=StopAt(
+                        checkpoint.checkpoint_path(run_dir), spec.identity(), 0, stop_at=2))
+    edited = spec_for("lstm_small", epochs=4)
+    with pytest.raises(checkpoint.CheckpointError, match=r"another run settings .*differs in "
+                                                         r"training.*delete it"):
+        run_checkpointer(edited, run_dir).load()
+    payload = torch.load(checkpoint.checkpoint_path(run_dir), weights_only=False)
+    payload["identity"]["code"] = "0" * 16
+    torch.save(payload, checkpoint.checkpoint_path(run_dir))
+    with pytest.raises(checkpoint.CheckpointError, match="another code version"):
+        run_checkpointer(spec, run_dir).load()
+
+
+def test_checkpoint_interval_is_not_part_of_the_run(tmp_path: Path) -> None:
+    """Changing training.checkpoint_minutes keeps the run folder (and a checkpoint valid)."""
+    base = [ROOT / "config" / "config.yaml", ROOT / "config" / "smoke.yaml"]
+    overlay = tmp_path / "o.yaml"
+    overlay.write_text(yaml.safe_dump({"training": {"checkpoint_minutes": 0.5}}))
+    before = resolve_run(load_config(base), "pendulum_filtering", "rkn", 0)
+    after = resolve_run(load_config([*base, overlay]), "pendulum_filtering", "rkn", 0)
+    assert after.training.checkpoint_minutes == 0.5
+    assert before.run_dir("r") == after.run_dir("r") and before.identity() == after.identity()
+
+
+# --- the script in a subprocess: signals and SIGKILL -----------------------------------------
+
+def script_configs(tmp_path: Path, **training) -> list[str]:
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text(yaml.safe_dump({"results_dir": str(tmp_path / "results"),
+                                       "training": {"batch_size": 6, **training}}))
+    args = []
+    for path in (ROOT / "config" / "config.yaml", ROOT / "config" / "smoke.yaml", overlay):
+        args += ["--config", str(path)]
+    return args
+
+
+def start(args: list[str], log: Path) -> subprocess.Popen:
+    handle = log.open("a")
+    return subprocess.Popen([sys.executable, str(TRAIN), *args], stdout=handle, stderr=handle,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_writes_checkpoint_and_exits_75(tmp_path: Path, sig: signal.Signals) -> None:
+    """SIGTERM or SIGINT: the checkpoint is written, the process exits 75 (interrupted), nothing
+    is left but the checkpoint; the same command resumes and completes."""
+    configs = script_configs(tmp_path, epochs=400, checkpoint_minutes=0)
+    assert subprocess.run([sys.executable, str(SIMULATE), *configs, "--dataset",
+                           "pendulum_filtering"], capture_output=True).returncode == 0
+    run_dir = tmp_path / "run"
+    args = configs + ["--experiment", "pendulum_filtering", "--model", "gru_small", "--seed", "0",
+                      "--run-dir", str(run_dir)]
+    log = tmp_path / "train.log"
+    proc = start(args, log)
+    deadline = time.monotonic() + 60
+    while "epoch 2/400" not in log.read_text():  # training is under way
+        assert time.monotonic() < deadline and proc.poll() is None, log.read_text()
+        time.sleep(0.1)
+    proc.send_signal(sig)
+    assert proc.wait(timeout=60) == 75, log.read_text()
+    assert "interrupted" in log.read_text() and "wrote checkpoint" in log.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [".run.ckpt"]
+    assert not run_dir.exists()
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path: Path) -> None:
+    """A run killed with SIGKILL at random moments (5 times) and restarted each time finishes
+    with the metrics.json of an uninterrupted run, byte for byte; restarts resume from their
+    checkpoint instead of epoch 1."""
+    # 3 steps an epoch, 1500 steps (about 25 s of training); a checkpoint every 0.25 s.
+    configs = script_configs(tmp_path, epochs=500, checkpoint_minutes=0.004)
+    assert subprocess.run([sys.executable, str(SIMULATE), *configs, "--dataset",
+                           "pendulum_filtering"], capture_output=True).returncode == 0
+    base = configs + ["--experiment", "pendulum_filtering", "--model", "rkn", "--seed", "0"]
+    whole = tmp_path / "whole"
+    assert subprocess.run([sys.executable, str(TRAIN), *base, "--run-dir", str(whole)],
+                          capture_output=True).returncode == 0
+    run_dir, log = tmp_path / "killed", tmp_path / "killed.log"
+    ckpt = checkpoint.checkpoint_path(run_dir)
+    draw = random.Random(20190609)
+    resumed_at = []
+    for _ in range(5):
+        proc = start(base + ["--run-dir", str(run_dir)], log)
+        time.sleep(draw.uniform(3.5, 6.0))  # a start (imports, data) takes about 3 s
+        assert proc.poll() is None, "the run finished before it could be killed: lengthen it"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        assert not run_dir.exists()
+        if ckpt.exists():
+            saved = torch.load(ckpt, weights_only=False)["state"]
+            resumed_at.append((saved["loop"].epoch, saved["loop"].step))
+    proc = start(base + ["--run-dir", str(run_dir)], log)
+    assert proc.wait(timeout=300) == 0, log.read_text()[-3000:]
+    assert (run_dir / "metrics.json").read_bytes() == (whole / "metrics.json").read_bytes()
+    assert history_without_time(run_dir) == history_without_time(whole)
+    text = log.read_text()
+    # Every start that found a checkpoint resumed from it, later and later, never from epoch 1.
+    assert len(resumed_at) >= 3, resumed_at
+    assert text.count("resuming from") == len(resumed_at), text[-3000:]
+    assert resumed_at == sorted(resumed_at) and resumed_at[0][0] > 1 and resumed_at[-1] > \
+        resumed_at[0]
+    assert not ckpt.exists()
+    assert list(tmp_path.glob(".killed.*.tmp")) == []  # a killed attempt's folder was cleaned up
+    print(f"checkpoints at (epoch, step): {resumed_at}")
