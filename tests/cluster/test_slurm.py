@@ -230,13 +230,13 @@ def test_smoke_scale_through_slurm_matches_local_run(slurm_cluster: None, workdi
 @pytest.mark.slow
 def test_run_longer_than_its_time_limit_finishes_through_resumes(
         slurm_cluster: None, workdir: Path, configs: list[Path]) -> None:
-    """A training run of about 100 s with a 1-minute SLURM time limit: at the limit SLURM sends
+    """A training run of about 80 s with a 1-minute SLURM time limit: at the limit SLURM sends
     SIGTERM, the run writes its checkpoint and exits 75, the job ends as TIMEOUT, Snakemake's
     retry resumes from the checkpoint, until the run completes. Its metrics.json equals, byte for
     byte, that of the same run trained locally without interruption (side by side, on the other
     core)."""
     long_run = overlay(workdir / "time_limit.yaml",
-                       {"training": {"epochs": 2000, "batch_size": 6, "checkpoint_minutes": 0.25},
+                       {"training": {"epochs": 1500, "batch_size": 6, "checkpoint_minutes": 0.25},
                         "resources": {"train": {"runtime": 1}}})
     config = load_config([*configs, long_run])
     spec = resolve_run(config, "pendulum_filtering", "rkn", 0)
