@@ -114,6 +114,25 @@ def batch_loss(model: SequenceModel, batch: Split) -> Tensor:
     return model.training_loss(batch["images"], batch.get("obs_valid"), batch["targets"])
 
 
+def train_step(model: SequenceModel, batch: Split, optimizer: torch.optim.Optimizer,
+               config: TrainConfig) -> Tensor:
+    """One optimisation step on one batch: ``batch_loss``, backward, gradient clipping, Adam.
+
+    Returns the loss, detached (a 0-dim tensor on the model's device).
+
+    Raises:
+        NonFiniteLossError: the loss is NaN or infinite (checked before any gradient is applied).
+    """
+    loss = batch_loss(model, batch)
+    if not torch.isfinite(loss):
+        raise NonFiniteLossError(f"training loss became {float(loss.detach())}: {FIX_HINT}")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    clip_gradients(model, config.clip_mode, config.clip_value)
+    optimizer.step()
+    return loss.detach()
+
+
 def clip_gradients(model: nn.Module, mode: str, value: float) -> None:
     """Clip gradients per tensor (Keras clipnorm), globally, or not at all."""
     if mode == "global":
@@ -207,16 +226,12 @@ def fit(
         model.train()
         for first in range(state.step * config.batch_size, num, config.batch_size):
             idx = state.order[first : first + config.batch_size]
-            loss = batch_loss(model, {k: v[idx] for k, v in train.items()})
-            if not torch.isfinite(loss):
-                raise NonFiniteLossError(
-                    f"training loss became {float(loss.detach())} at epoch {epoch}, batch "
-                    f"{first // config.batch_size}: {FIX_HINT}")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            clip_gradients(model, config.clip_mode, config.clip_value)
-            optimizer.step()
-            state.losses.append(float(loss.detach()))
+            try:
+                loss = train_step(model, {k: v[idx] for k, v in train.items()}, optimizer, config)
+            except NonFiniteLossError as err:
+                raise NonFiniteLossError(f"epoch {epoch}, batch {first // config.batch_size}: "
+                                         f"{err}") from None
+            state.losses.append(float(loss))
             state.step += 1
             if checkpointer is not None and checkpointer.due():
                 checkpointer.save(_snapshot(model, optimizer, order_gen, state),
