@@ -32,6 +32,7 @@ rule train:
         mem_mb=config["resources"]["train"]["mem_mb"],
         runtime=config["resources"]["train"]["runtime"],
         gpu=config["resources"]["train"]["gpu"],
+        gpu_slots=config["resources"]["train"]["gpu_slots"],
     shell:
         "{params.python} {params.script} {params.configs} --experiment {wildcards.experiment} "
         "--model {wildcards.model} --seed {wildcards.seed} --run-dir {params.run_dir} "
