@@ -17,6 +17,7 @@ from analysis import figures
 from analysis.claims import extra_figure_names, figure_makers
 from analysis.claims.base import Evidence
 from analysis.claims.markdown import claims_markdown
+from analysis.convergence import with_convergence
 from analysis.runs import collect_experiments
 from analysis.stats import flat_metrics, paired_differences, summarize
 from analysis.tables import experiment_markdown, to_csv_bytes
@@ -54,6 +55,7 @@ def build_report(config: dict, run_dirs: Iterable[str | Path], reference: Mappin
     outputs: dict[str, bytes] = {}
     evidence: dict[str, Evidence] = {}
     for name, runs in experiments.items():
+        runs = with_convergence(runs)  # flags of run folders older than the flag, from history
         summary = summarize(runs.metrics, runs.models)
         paired = paired_differences(runs.metrics, runs.models, runs.reference)
         evidence[name] = Evidence(runs=runs, summary=summary, paired=paired)

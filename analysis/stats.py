@@ -38,11 +38,15 @@ def metric_names(frame: pd.DataFrame) -> list[str]:
 
 
 def summarize(runs: pd.DataFrame, models: list[str]) -> pd.DataFrame:
-    """One row per model (given order): n_seeds, and {metric}_mean/_std/_ci_lo/_ci_hi."""
+    """One row per model (given order): n_seeds, n_converged (seeds whose ``converged`` flag is
+    1; a missing flag counts as not converged; only when the runs carry the flag), and
+    {metric}_mean/_std/_ci_lo/_ci_hi."""
     rows = []
     for model in models:
         sub = runs[runs["model"] == model]
         row: dict = {"model": model, "n_seeds": len(sub)}
+        if "converged" in runs:
+            row["n_converged"] = int((sub["converged"] == 1).sum())
         for metric in metric_names(runs):
             values = sub[metric].dropna().to_numpy()
             lo, hi = bootstrap_ci(values)

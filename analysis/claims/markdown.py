@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from analysis.claims import all_claims
-from analysis.claims.base import Claim, Evidence
+from analysis.claims.base import CONVERGENCE_POLICY, Claim, Evidence
 
 
 def published_rows(reference: Mapping, experiment: str) -> dict[str, dict]:
@@ -46,9 +46,9 @@ def _claim_section(claim: Claim, scale: str, evidence: Mapping[str, Evidence],
                        "yet).\n")
     body = []
     for experiment in present:
-        verdict = claim.judge(evidence[experiment])
+        verdict = claim.assess(evidence[experiment])
         body += [f"Experiment `{experiment}`. {_settings(scale, evidence[experiment], reference)}\n",
-                 f"**Verdict: {verdict.verdict}**\n",
+                 f"**Verdict: {verdict.headline}**\n",
                  f"Rule: {claim.rule}\n",
                  "".join(f"- {r}\n" for r in verdict.reasons),
                  claim.numbers_table(evidence[experiment], published_rows(reference, experiment))]
@@ -70,5 +70,5 @@ def claims_markdown(scale: str, evidence: Mapping[str, Evidence], reference: Map
         f"reproduction (paired by seed), never against the published values. Models enter a rule "
         f"by the role the config gives them (`models.<name>.role`).\n\n"
         f"Scales other than `paper` use less data and fewer epochs than the paper, so their "
-        f"verdicts are about this scale only.\n\n")
+        f"verdicts are about this scale only.\n\n{CONVERGENCE_POLICY}\n\n")
     return header + "\n".join(_claim_section(c, scale, evidence, reference) for c in all_claims())
