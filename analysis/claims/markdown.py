@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from analysis.claims import all_claims
+from analysis.claims.agreement import agreement_section
 from analysis.claims.base import CONVERGENCE_POLICY, Claim, Evidence
 
 
@@ -50,8 +51,10 @@ def _claim_section(claim: Claim, scale: str, evidence: Mapping[str, Evidence],
         body += [f"Experiment `{experiment}`. {_settings(scale, evidence[experiment], reference)}\n",
                  f"**Verdict: {verdict.headline}**\n",
                  f"Rule: {claim.rule}\n",
-                 "".join(f"- {r}\n" for r in verdict.reasons),
-                 claim.numbers_table(evidence[experiment], published_rows(reference, experiment))]
+                 "".join(f"- {r}\n" for r in verdict.reasons)]
+        published = published_rows(reference, experiment)
+        body += [claim.numbers_table(evidence[experiment], published),
+                 agreement_section(evidence[experiment], published, scale)]
     return head + "\n".join(body)
 
 
@@ -67,7 +70,10 @@ def claims_markdown(scale: str, evidence: Mapping[str, Evidence], reference: Map
         f"versions may differ in data and protocol, so published values are context, not "
         f"acceptance targets. Reproduced numbers: mean ± std over seeds (ddof 1) and the "
         f"percentile bootstrap 95% interval of the mean. Verdicts compare models within this "
-        f"reproduction (paired by seed), never against the published values. Models enter a rule "
+        f"reproduction (paired by seed), never against the published values; whether our "
+        f"numbers agree with the published ones is a separate line per published row below each "
+        f"numbers table (\"published value: within / outside\", a finding only at scale "
+        f"`paper`). Models enter a rule "
         f"by the role the config gives them (`models.<name>.role`).\n\n"
         f"Scales other than `paper` use less data and fewer epochs than the paper, so their "
         f"verdicts are about this scale only.\n\n{CONVERGENCE_POLICY}\n\n")
