@@ -31,10 +31,10 @@ VERDICTS = ("reproduced", "not reproduced", "inconclusive")
 CONVERGENCE_POLICY = (
     f"Convergence: {CONVERGENCE_RULE} A comparison in which a compared model has seeds that did "
     f"not converge is never **not reproduced**: it becomes **inconclusive (not converged: ...)**, "
-    f"naming the models. It stays **reproduced** only if the claim holds anyway, i.e. when the only "
-    f"unconverged models are the RKN itself (further training can only lower the validation loss "
-    f"its model selection keeps, which favours the claim) and the claim says so (not claim 3, "
-    f"whose calibration part need not improve with training).")
+    f"naming the models. It stays **reproduced** only if the claim holds anyway, i.e. when the "
+    f"only unconverged models are the RKN itself (further training can only lower the "
+    f"validation loss its model selection keeps, which favours the claim) and the claim says so "
+    f"(not claim 3, whose calibration part need not improve with training).")
 
 
 @dataclass(frozen=True)
