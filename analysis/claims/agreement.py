@@ -66,5 +66,5 @@ def agreement_section(evidence: Evidence, published: Mapping[str, dict], scale: 
     weight = ("a finding at this scale" if scale == FINDING_SCALE else
               f"context only: scale `{scale}` is not the paper's setting, a finding only at "
               f"scale `{FINDING_SCALE}`")
-    return (f"Agreement with the published values (separate from the verdict; {weight}). "
-            f"{RULE}\n\n" + "".join(lines))
+    return (f"Agreement with the published values (separate from the verdict; {weight}; rule at "
+            f"the top of this file):\n\n" + "".join(lines))

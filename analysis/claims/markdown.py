@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from analysis.claims import all_claims
+from analysis.claims.agreement import RULE as AGREEMENT_RULE
 from analysis.claims.agreement import agreement_section
 from analysis.claims.base import CONVERGENCE_POLICY, Claim, Evidence
 
@@ -94,7 +95,7 @@ def claims_markdown(scale: str, evidence: Mapping[str, Evidence], reference: Map
         f"reproduction (paired by seed), never against the published values; whether our "
         f"numbers agree with the published ones is a separate line per published row below each "
         f"numbers table (\"published value: within / outside\", a finding only at scale "
-        f"`paper`). Models enter a rule "
+        f"`paper`): {AGREEMENT_RULE} Models enter a rule "
         f"by the role the config gives them (`models.<name>.role`).\n\n"
         f"Scales other than `paper` use less data and fewer epochs than the paper, so their "
         f"verdicts are about this scale only.\n\n{CONVERGENCE_POLICY}\n\n")

@@ -61,5 +61,6 @@ def test_agreement_never_changes_the_verdict() -> None:
         texts.append(claims_markdown("paper", {"pendulum_filtering": evidence(
             "pendulum_filtering", frame, ROLES)}, reference))
     assert "published value: within" in texts[0] and "published value: outside" in texts[1]
+    assert "widened on both sides by the published standard deviation" in texts[0]  # the rule
     verdicts = [t[t.index("**Verdict:"):t.index("Rule:")] for t in texts]
     assert verdicts[0] == verdicts[1] == "**Verdict: reproduced**\n\n"

@@ -37,6 +37,8 @@ def test_tables_count_converged_seeds_from_flag_or_history(tmp_path) -> None:
     flat = json.loads(out["metrics.json"])
     assert flat["pendulum_filtering.rkn.converged"] == 0 and \
         flat["pendulum_filtering.gru.converged"] == 1
+    assert "pendulum_filtering.gru.converged_std" not in flat  # a flag's std says nothing
+    assert "pendulum_filtering.gru.log_lik_std" in flat
 
 
 def test_learning_curves_mark_selected_epochs() -> None:
