@@ -51,11 +51,35 @@ def metrics_figure(runs: pd.DataFrame, models: list[str], title: str) -> bytes:
     return png_bytes(fig)
 
 
-def learning_curves_figure(histories: pd.DataFrame, models: list[str], title: str) -> bytes:
-    """Validation loss against epoch per model: mean over seeds with a 95% band."""
+def learning_curves_figure(histories: pd.DataFrame, models: list[str], title: str,
+                           selected: pd.DataFrame | None = None) -> bytes:
+    """Validation loss against epoch per model: mean over seeds with a 95% band, and one marker
+    per seed at its selected epoch (filled: the run converged, hollow: it did not).
+
+    Args:
+        histories: history.csv rows with columns model, seed, epoch, val_loss.
+        selected: one row per run with model, seed, selected_epoch and converged (1/0/NaN);
+            None draws no markers.
+    """
     fig, ax = plt.subplots(figsize=(6, 4))
+    colours = palette(models)
     sns.lineplot(histories, x="epoch", y="val_loss", hue="model", hue_order=models,
-                 palette=palette(models), errorbar=("ci", 95), seed=SEED, ax=ax)
+                 palette=colours, errorbar=("ci", 95), seed=SEED, ax=ax)
+    if selected is not None and len(selected):
+        points = selected.merge(histories, left_on=["model", "seed", "selected_epoch"],
+                                right_on=["model", "seed", "epoch"])
+        for model, group in points.groupby("model", sort=False):
+            done = group["converged"] == 1
+            ax.scatter(group["epoch"], group["val_loss"], s=28, zorder=3, linewidths=1.2,
+                       edgecolors=[colours[model]] * len(group),
+                       facecolors=[colours[model] if d else "none" for d in done])
+        handles, labels = ax.get_legend_handles_labels()
+        for filled, label in ((True, "selected epoch, converged"),
+                              (False, "selected epoch, not converged")):
+            handles.append(plt.Line2D([], [], ls="none", marker="o", color="0.3",
+                                      markerfacecolor="0.3" if filled else "none"))
+            labels.append(label)
+        ax.legend(handles, labels, fontsize=7)
     ax.set(title=f"{title}: validation loss (mean over seeds, 95% band)")
     fig.tight_layout()
     return png_bytes(fig)
@@ -134,6 +158,16 @@ def read_calibration(run_dir) -> pd.DataFrame:
     return pd.read_csv(run_dir / "calibration.csv")
 
 
+def _selected_epochs(metrics: pd.DataFrame) -> pd.DataFrame | None:
+    """model, seed, selected_epoch, converged of every run (None without selected epochs)."""
+    if "selected_epoch" not in metrics:
+        return None
+    selected = metrics[["model", "seed", "selected_epoch"]].copy()
+    selected["selected_epoch"] = selected["selected_epoch"].astype(int)  # history's epoch dtype
+    selected["converged"] = metrics["converged"] if "converged" in metrics else np.nan
+    return selected
+
+
 def experiment_figures(runs: ExperimentRuns) -> dict[str, bytes]:
     """The four figures of an experiment from its run folders: {name: PNG bytes}."""
     histories, calibrations = [], []
@@ -146,6 +180,7 @@ def experiment_figures(runs: ExperimentRuns) -> dict[str, bytes]:
     calibration = pd.concat(calibrations) if calibrations else pd.DataFrame()
     models, title = runs.models, runs.name
     return {"metrics": metrics_figure(runs.metrics, models, title),
-            "learning_curves": learning_curves_figure(pd.concat(histories), models, title),
+            "learning_curves": learning_curves_figure(pd.concat(histories), models, title,
+                                                      _selected_epochs(runs.metrics)),
             "calibration": calibration_figure(calibration, models, title),
             "example": example_figure(load_examples(runs), title)}

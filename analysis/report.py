@@ -19,7 +19,10 @@ from analysis import figures
 from analysis.claims import extra_figure_names, figure_makers
 from analysis.claims.base import Evidence
 from analysis.claims.markdown import claims_markdown
-from analysis.runs import collect_experiments
+from analysis.convergence import with_convergence
+from analysis.efficiency import (efficiency_csv, efficiency_figure, efficiency_markdown,
+                                 efficiency_metrics, read_efficiency)
+from analysis.runs import MissingRunsError, collect_experiments
 from analysis.stats import flat_metrics, paired_differences, summarize
 from analysis.tables import experiment_markdown, to_csv_bytes
 from harness.io import temporary_folder
@@ -27,6 +30,8 @@ from harness.io import temporary_folder
 log = logging.getLogger(__name__)
 
 FIGURES = ("metrics", "learning_curves", "calibration", "example")
+# Claim 7's report files: machine-dependent timings, so DVC caches them and git ignores them.
+EFFICIENCY_FILES = ("efficiency.csv", "efficiency.md", "efficiency.png")
 
 
 def expected_outputs(config: dict) -> list[str]:
@@ -36,11 +41,14 @@ def expected_outputs(config: dict) -> list[str]:
         paths += [f"tables/{experiment}{s}" for s in (".csv", ".md", "_paired.csv")]
         paths += [f"figures/{experiment}_{name}.png" for name in FIGURES]
         paths += [f"figures/{experiment}_{name}.png" for name in extra_figure_names(experiment)]
+    if "efficiency" in config:
+        paths += list(EFFICIENCY_FILES)
     return paths
 
 
 def build_report(config: dict, run_dirs: Iterable[str | Path], reference: Mapping,
-                 figures_too: bool = True) -> dict[str, bytes]:
+                 figures_too: bool = True,
+                 efficiency: str | Path | None = None) -> dict[str, bytes]:
     """Every report file as {relative path: bytes}.
 
     Args:
@@ -48,14 +56,30 @@ def build_report(config: dict, run_dirs: Iterable[str | Path], reference: Mappin
         run_dirs: the run folders of every (experiment, model, seed) of the config.
         reference: the published numbers (config/reference_numbers.yaml).
         figures_too: False skips the figures (tests of the tables).
+        efficiency: the claim-7 measurements file (harness.runspec.efficiency_file); needed
+            when the config has an ``efficiency`` section, ignored otherwise.
 
     Raises:
-        analysis.runs.MissingRunsError: before any work, when an expected run is missing.
+        analysis.runs.MissingRunsError: before any work, when an expected run or the
+            measurements file is missing.
     """
-    experiments = collect_experiments(config, run_dirs)
     outputs: dict[str, bytes] = {}
+    measurements = {}
+    if "efficiency" in config:
+        if efficiency is None:
+            raise MissingRunsError("the config has an efficiency section but no measurements file "
+                                   "was given (--efficiency); no report was written")
+        measurements["efficiency"] = read_efficiency(efficiency, config)
+    experiments = collect_experiments(config, run_dirs)
+    if "efficiency" in measurements:
+        eff = measurements["efficiency"]
+        outputs["efficiency.csv"] = efficiency_csv(eff)
+        outputs["efficiency.md"] = efficiency_markdown(config["scale"], eff).encode()
+        if figures_too:
+            outputs["efficiency.png"] = efficiency_figure(eff)
     evidence: dict[str, Evidence] = {}
     for name, runs in experiments.items():
+        runs = with_convergence(runs)  # flags of run folders older than the flag, from history
         summary = summarize(runs.metrics, runs.models)
         paired = paired_differences(runs.metrics, runs.models, runs.reference)
         evidence[name] = Evidence(runs=runs, summary=summary, paired=paired)
@@ -68,9 +92,12 @@ def build_report(config: dict, run_dirs: Iterable[str | Path], reference: Mappin
             pngs |= {fig: make(runs) for fig, make in figure_makers(name).items()}
             outputs |= {f"figures/{name}_{fig}.png": png for fig, png in pngs.items()}
     summaries = {name: ev.summary for name, ev in evidence.items()}
-    outputs["metrics.json"] = (json.dumps(flat_metrics(summaries), indent=2, sort_keys=True)
-                               + "\n").encode()
-    outputs["claims.md"] = claims_markdown(config["scale"], evidence, reference).encode()
+    flat = flat_metrics(summaries)
+    if "efficiency" in measurements:  # exact parameter counts only: timings are machine-dependent
+        flat |= efficiency_metrics(measurements["efficiency"])
+    outputs["metrics.json"] = (json.dumps(flat, indent=2, sort_keys=True) + "\n").encode()
+    outputs["claims.md"] = claims_markdown(config["scale"], evidence, reference,
+                                           measurements).encode()
     return outputs
 
 

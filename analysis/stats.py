@@ -15,6 +15,8 @@ N_BOOTSTRAP = 10_000
 BOOTSTRAP_SEED = 20190609  # fixed: intervals are reproducible to the byte
 # Metrics of the paired comparison (the others are summaries of calibration and size).
 PAIRED_METRICS = ("log_lik", "rmse", "bce_all", "bce_missing", "bce_observed")
+# 0/1 flags of a run (harness.convergence): metrics.json gets their mean over seeds, no std.
+FLAGS = ("converged",)
 
 
 def bootstrap_ci(values, n_resamples: int = N_BOOTSTRAP, seed: int = BOOTSTRAP_SEED,
@@ -38,11 +40,15 @@ def metric_names(frame: pd.DataFrame) -> list[str]:
 
 
 def summarize(runs: pd.DataFrame, models: list[str]) -> pd.DataFrame:
-    """One row per model (given order): n_seeds, and {metric}_mean/_std/_ci_lo/_ci_hi."""
+    """One row per model (given order): n_seeds, n_converged (seeds whose ``converged`` flag is
+    1; a missing flag counts as not converged; only when the runs carry the flag), and
+    {metric}_mean/_std/_ci_lo/_ci_hi."""
     rows = []
     for model in models:
         sub = runs[runs["model"] == model]
         row: dict = {"model": model, "n_seeds": len(sub)}
+        if "converged" in runs:
+            row["n_converged"] = int((sub["converged"] == 1).sum())
         for metric in metric_names(runs):
             values = sub[metric].dropna().to_numpy()
             lo, hi = bootstrap_ci(values)
@@ -85,13 +91,16 @@ def round_sig(value: float, digits: int = 6) -> float:
 
 
 def flat_metrics(summaries: dict[str, pd.DataFrame]) -> dict[str, float]:
-    """{experiment.model.metric: mean, ...metric_std: std}; non-finite values are left out."""
+    """{experiment.model.metric: mean, ...metric_std: std}; non-finite values are left out, and
+    so is the std of 0/1 flags (``converged``: its mean, the fraction of converged seeds, says
+    all)."""
     flat = {}
     for experiment, table in summaries.items():
         for row in table.to_dict("records"):
             for col, value in row.items():
                 for suffix, key_suffix in (("_mean", ""), ("_std", "_std")):
-                    if col.endswith(suffix) and math.isfinite(value):
+                    if (col.endswith(suffix) and math.isfinite(value)
+                            and not (key_suffix and col[: -len(suffix)] in FLAGS)):
                         metric = col[: -len(suffix)]
                         flat[f"{experiment}.{row['model']}.{metric}{key_suffix}"] = round_sig(value)
     return dict(sorted(flat.items()))

@@ -38,7 +38,8 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def summary_markdown(summary: pd.DataFrame) -> str:
-    """Key metrics per model as 'mean ± std [95% CI]', plus seeds and parameter count."""
+    """Key metrics per model as 'mean ± std [95% CI]', plus seeds, converged seeds (k/n, by
+    harness.convergence) and parameter count."""
     metrics = [m for m in KEY_METRICS if f"{m}_mean" in summary.columns]
     rows = []
     for r in summary.to_dict("records"):
@@ -46,8 +47,9 @@ def summary_markdown(summary: pd.DataFrame) -> str:
                  for m in metrics]
         n_params = r.get("n_params_mean", math.nan)
         n_params = f"{n_params:,.0f}" if math.isfinite(n_params) else "n/a"
-        rows.append([r["model"], r["n_seeds"], *stats, n_params])
-    return markdown_table(["model", "seeds", *metrics, "n_params"], rows)
+        converged = f"{r['n_converged']}/{r['n_seeds']}" if "n_converged" in r else "n/a"
+        rows.append([r["model"], r["n_seeds"], converged, *stats, n_params])
+    return markdown_table(["model", "seeds", "converged", *metrics, "n_params"], rows)
 
 
 def paired_markdown(paired: pd.DataFrame, reference: str | None) -> str:
@@ -70,7 +72,8 @@ def experiment_markdown(scale: str, runs: ExperimentRuns, summary: pd.DataFrame,
     return (f"# {runs.name} (scale {scale})\n\n"
             f"Dataset {settings['dataset']} ({params}); {settings['training']['epochs']} epochs; "
             f"seeds {runs.seeds}.\nCells: mean ± std (ddof 1) [bootstrap 95% CI of the mean, "
-            f"{N_BOOTSTRAP} percentile resamples]. All metrics: `{runs.name}.csv`.\n\n"
+            f"{N_BOOTSTRAP} percentile resamples]. Converged: seeds whose run converged (rule in "
+            f"claims.md). All metrics: `{runs.name}.csv`.\n\n"
             f"{summary_markdown(summary)}\n## Paired comparison ({ref} − baseline, "
             f"same seeds)\n\nLog-likelihood: positive favours {ref}; RMSE and BCE: "
             f"negative favours {ref}. All values: `{runs.name}_paired.csv`.\n\n"

@@ -12,6 +12,8 @@ Config layout (config/config.yaml documents every key)::
       name: {dataset: ..., models: [...], seeds: [...],
              training: {...},                     # optional TrainConfig overrides
              model_overrides: {model: {...}}}     # optional model params on top of models.<name>
+    efficiency: {models: [...], latent_sizes: [...], batch_size: ..., seq_len: ...,
+                 repeats: ..., warmup: ...}       # optional: claim 7 (harness/efficiency.py)
 
 ``validate_config`` applies the JSON schema ``workflow/schemas/config.schema.yaml`` through the
 ``jsonschema`` library, then the checks a schema cannot express: names that refer to other
@@ -187,3 +189,7 @@ def validate_config(config: dict) -> None:
                                   "model_overrides)")
             except ValueError as err:
                 raise ConfigError(str(err)) from None
+    for model in config.get("efficiency", {}).get("models", []):
+        if model not in config["models"]:
+            raise ConfigError(f"efficiency.models: unknown model {model!r}; valid models (the "
+                              f"config's models section): {sorted(config['models'])}")

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from harness import checkpoint, training
+from harness.convergence import converged
 from harness.io import atomic_write_json, atomic_write_npz, atomic_write_text, temporary_folder
 from harness.registry import config_to_dict, make_config, model_class
 from harness.runspec import RunSpec, derive_seeds
@@ -200,6 +201,7 @@ def execute_run(
             raise checkpoint.RunInterrupted(f"stopped by signal {checkpointer.stop_signal} after "
                                             f"training; checkpoint {checkpointer.path}")
         test_metrics["selected_epoch"] = float(fit.selected_epoch)
+        test_metrics["converged"] = float(converged(fit.history))  # harness.convergence rule
         test_metrics["n_params"] = float(model.num_trained_parameters())
         model_config = config_to_dict(model.config)
         atomic_write_json(tmp_dir / "config.json", {**spec.to_dict(), "model_config": model_config})

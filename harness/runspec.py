@@ -133,6 +133,24 @@ def resolve_run(config: dict, experiment: str, model: str, seed: int) -> RunSpec
     )
 
 
+def efficiency_file(config: dict) -> Path | None:
+    """results/{scale}/efficiency/efficiency-{hash}.json of the config's claim-7 measurements, or
+    None without an ``efficiency`` section.
+
+    The hash covers the section and the entries (class, params) of the models it names, so an
+    edit of either measures anew, also in a fresh clone (as run folder names do).
+    """
+    section = config.get("efficiency")
+    if section is None:
+        return None
+    models = {name: {"class": config["models"][name]["class"],
+                     "params": config["models"][name].get("params", {})}
+              for name in section["models"]}
+    digest = short_hash({"efficiency": section, "models": models})
+    folder = Path(config["results_dir"]) / config["scale"] / "efficiency"
+    return folder / f"efficiency-{digest}.json"
+
+
 def run_grid(config: dict) -> list[tuple[str, str, int]]:
     """Every (experiment, model, seed) the config asks for, in config order."""
     return [(name, model, int(seed)) for name, spec in config["experiments"].items()

@@ -61,6 +61,7 @@ CLAIM = Claim(
     experiments=("ablations",),
     rule=RULE,
     judge=judge,
-    compares=("full_covariance", "full_transition", "ablation"),
+    compares=tuple(EXACT_ROLES),
+    context=("ablation",),
     figures={"sweeps": sweeps_figure},
 )

@@ -67,6 +67,9 @@ CLAIM = Claim(
     rule=RULE,
     judge=judge,
     compares=("baseline",),
+    # Not even an unconverged RKN leaves "reproduced" standing: more training lowers its
+    # validation loss but need not bring its normalised errors closer to N(0, 1).
+    unconverged_ok=(),
     figures={"error_histograms": error_histograms_figure,
              "visibility_example": visibility_example_figure},
 )

@@ -8,9 +8,12 @@ sections).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from analysis.claims import all_claims
-from analysis.claims.base import Claim, Evidence
+from analysis.claims.agreement import RULE as AGREEMENT_RULE
+from analysis.claims.agreement import agreement_section
+from analysis.claims.base import CONVERGENCE_POLICY, Claim, Evidence
 
 
 def published_rows(reference: Mapping, experiment: str) -> dict[str, dict]:
@@ -34,11 +37,29 @@ def _settings(scale: str, evidence: Evidence, reference: Mapping) -> str:
             f"{len(runs.seeds)} seeds {runs.seeds}. Paper: {paper}.")
 
 
+def _measurement_section(claim: Claim, scale: str, data: Any) -> str:
+    """The body of a claim judged from a non-experiment measurement (e.g. claim 7)."""
+    settings = "; ".join(f"{k} {', '.join(map(str, v)) if isinstance(v, list) else v}"
+                         for k, v in sorted(data.settings.items()))
+    verdict = claim.assess(data)
+    return "\n".join([f"Measurements `{claim.measurement}` (scale `{scale}`, on {data.device}): "
+                      f"{settings}.\n",
+                      f"**Verdict: {verdict.headline}**\n",
+                      f"Rule: {claim.rule}\n",
+                      "".join(f"- {r}\n" for r in verdict.reasons),
+                      claim.numbers_table(data, {})])
+
+
 def _claim_section(claim: Claim, scale: str, evidence: Mapping[str, Evidence],
-                   reference: Mapping) -> str:
+                   reference: Mapping, measurements: Mapping[str, Any]) -> str:
     head = f"## Claim {claim.number}\n\n{claim.text}\n\n"
     if claim.not_in_pipeline:
         return head + f"**Verdict: not run** ({claim.not_in_pipeline}).\n"
+    if claim.measurement:
+        if claim.measurement not in measurements:
+            return head + (f"**Verdict: not run** (no `{claim.measurement}` measurements: the "
+                           f"config has no `{claim.measurement}` section).\n")
+        return head + _measurement_section(claim, scale, measurements[claim.measurement])
     present = [e for e in claim.experiments if e in evidence]
     if not present:
         return head + (f"**Verdict: not run** (experiment `{'`, `'.join(claim.experiments)}` "
@@ -46,17 +67,21 @@ def _claim_section(claim: Claim, scale: str, evidence: Mapping[str, Evidence],
                        "yet).\n")
     body = []
     for experiment in present:
-        verdict = claim.judge(evidence[experiment])
+        verdict = claim.assess(evidence[experiment])
         body += [f"Experiment `{experiment}`. {_settings(scale, evidence[experiment], reference)}\n",
-                 f"**Verdict: {verdict.verdict}**\n",
+                 f"**Verdict: {verdict.headline}**\n",
                  f"Rule: {claim.rule}\n",
-                 "".join(f"- {r}\n" for r in verdict.reasons),
-                 claim.numbers_table(evidence[experiment], published_rows(reference, experiment))]
+                 "".join(f"- {r}\n" for r in verdict.reasons)]
+        published = published_rows(reference, experiment)
+        body += [claim.numbers_table(evidence[experiment], published),
+                 agreement_section(evidence[experiment], published, scale)]
     return head + "\n".join(body)
 
 
-def claims_markdown(scale: str, evidence: Mapping[str, Evidence], reference: Mapping) -> str:
-    """claims.md for the experiments in ``evidence`` (experiment -> its Evidence)."""
+def claims_markdown(scale: str, evidence: Mapping[str, Evidence], reference: Mapping,
+                    measurements: Mapping[str, Any] | None = None) -> str:
+    """claims.md for the experiments in ``evidence`` (experiment -> its Evidence) and the
+    non-experiment ``measurements`` (name -> what the report read, e.g. "efficiency")."""
     paper = reference.get("paper", {})
     header = (
         f"# Headline claims: paper vs this reproduction (scale `{scale}`)\n\n"
@@ -67,8 +92,12 @@ def claims_markdown(scale: str, evidence: Mapping[str, Evidence], reference: Map
         f"versions may differ in data and protocol, so published values are context, not "
         f"acceptance targets. Reproduced numbers: mean ± std over seeds (ddof 1) and the "
         f"percentile bootstrap 95% interval of the mean. Verdicts compare models within this "
-        f"reproduction (paired by seed), never against the published values. Models enter a rule "
+        f"reproduction (paired by seed), never against the published values; whether our "
+        f"numbers agree with the published ones is a separate line per published row below each "
+        f"numbers table (\"published value: within / outside\", a finding only at scale "
+        f"`paper`): {AGREEMENT_RULE} Models enter a rule "
         f"by the role the config gives them (`models.<name>.role`).\n\n"
         f"Scales other than `paper` use less data and fewer epochs than the paper, so their "
-        f"verdicts are about this scale only.\n\n")
-    return header + "\n".join(_claim_section(c, scale, evidence, reference) for c in all_claims())
+        f"verdicts are about this scale only.\n\n{CONVERGENCE_POLICY}\n\n")
+    return header + "\n".join(_claim_section(c, scale, evidence, reference, measurements or {})
+                               for c in all_claims())

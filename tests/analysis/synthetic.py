@@ -26,7 +26,10 @@ def experiment_runs(name: str, frame: pd.DataFrame, roles: dict[str, str], *,
 
 
 def evidence(name: str, frame: pd.DataFrame, roles: dict[str, str], **kwargs: Any) -> Evidence:
-    """Evidence of a synthetic experiment: summary and paired comparison as the report computes."""
+    """Evidence of a synthetic experiment: summary and paired comparison as the report computes.
+    Every run converged unless ``frame`` has a ``converged`` column of its own."""
+    if "converged" not in frame:
+        frame = frame.assign(converged=1.0)
     runs = experiment_runs(name, frame, roles, **kwargs)
     return Evidence(runs=runs, summary=summarize(frame, runs.models),
                     paired=paired_differences(frame, runs.models, runs.reference))

@@ -26,9 +26,11 @@ SHIFT = {"rkn": 1.0, "lstm_small": 0.0, "gru": -0.5}  # log_lik offsets per mode
 
 
 def write_config(tmp_path: Path, seeds=(0, 1, 2)) -> list[Path]:
-    """config.yaml reduced to E1, plus an overlay with three models, the given seeds and results
+    """config.yaml reduced to E1 (without the claim-7 measurements: tests/analysis/
+    test_efficiency_report.py), plus an overlay with three models, the given seeds and results
     under tmp_path."""
     base = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    del base["efficiency"]
     base["datasets"] = {"pendulum_filtering": base["datasets"]["pendulum_filtering"]}
     base["experiments"] = {"pendulum_filtering": base["experiments"]["pendulum_filtering"]}
     base_path = tmp_path / "config.yaml"

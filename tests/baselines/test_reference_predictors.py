@@ -63,7 +63,9 @@ def test_runner_evaluates_references_untrained(tmp_path) -> None:
         metrics[model] = execute_run(spec(model), train_split=splits["train"], test_split=splits["test"],
                                      run_dir=tmp_path / model, device=torch.device("cpu"))
         assert (tmp_path / model / "history.csv").is_file()
-        assert json.loads((tmp_path / model / "metrics.json").read_text())["n_params"] == 0
+        run_metrics = json.loads((tmp_path / model / "metrics.json").read_text())
+        assert run_metrics["n_params"] == 0
+        assert run_metrics["converged"] == 1.0  # nothing was trained (harness.convergence)
     floor = metrics["entropy_floor"]
     np.testing.assert_allclose(floor["bce_all"], per_frame.mean(), rtol=1e-6)
     np.testing.assert_allclose(floor["bce_missing"], per_frame[~valid].mean(), rtol=1e-6)

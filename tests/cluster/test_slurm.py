@@ -148,6 +148,8 @@ def test_profile_reads_site_settings_from_the_environment() -> None:
             os.environ.update(saved)
         defaults = {name: res.raw for name, res in args.default_resources.items()}
         train = {name: res.raw for name, res in args.set_resources["train"].items()}
+        efficiency = {name: res.raw for name, res in args.set_resources["efficiency"].items()}
+        assert efficiency == train  # claim 7 is measured on the training jobs' kind of device
         return defaults, train
 
     defaults, train = parsed()
@@ -191,8 +193,9 @@ def test_missing_account_stops_before_submission(slurm_cluster: None, tmp_path: 
 @pytest.mark.slow
 def test_smoke_scale_through_slurm_matches_local_run(slurm_cluster: None, workdir: Path,
                                                      configs: list[Path]) -> None:
-    """Every simulate and train job runs as a SLURM job; the report's metrics equal the local
-    reference (its entries for the experiments and models of KEEP)."""
+    """Every simulate and train job and the claim-7 measurement run as SLURM jobs; the report's
+    metrics equal the local reference (its entries for the experiments and models of KEEP, and
+    the claim-7 parameter counts)."""
     config = load_config(configs)
     started = time.monotonic()
     result = snakemake_slurm(workdir, configs=configs, limit=600)
@@ -203,12 +206,13 @@ def test_smoke_scale_through_slurm_matches_local_run(slurm_cluster: None, workdi
     jobs = slurm_jobs(run_id(result))
     train = [job for job in jobs if job["comment"].startswith("rule_train_")]
     simulate = [job for job in jobs if job["comment"].startswith("rule_simulate_")]
+    efficiency = [job for job in jobs if job["comment"].startswith("rule_efficiency_")]
     runs = [resolve_run(config, *run) for run in run_grid(config)]
-    assert len(train) == len(runs) and len(simulate) == len(KEEP), jobs
+    assert len(train) == len(runs) and len(simulate) == len(KEEP) and len(efficiency) == 1, jobs
     for run in runs:
         wildcards = f"rule_train_wildcards_{run.experiment}_{run.model}_{run.seed}_{run.config_hash}"
         assert [job["comment"] for job in train].count(wildcards) == 1, (wildcards, train)
-    for job in train + simulate:
+    for job in train + simulate + efficiency:
         assert job["state"] == "COMPLETED", job
         assert job["partition"] == PARTITION and job["account"] == ACCOUNT, job
         assert job["gres"] in ("N/A", "(null)", ""), job  # no GPU requested (RKN_SLURM_GPUS=0)
@@ -216,12 +220,13 @@ def test_smoke_scale_through_slurm_matches_local_run(slurm_cluster: None, workdi
     runtime = config["resources"]["train"]["runtime"]
     assert {job["time_limit"] for job in train} == {f"{runtime // 60}:{runtime % 60:02d}:00"}, train
     # The report is made on the submitting machine (localrules), not as a SLURM job.
-    assert len(jobs) == len(train) + len(simulate)
+    assert len(jobs) == len(train) + len(simulate) + len(efficiency)
     assert "localrule aggregate" in result.stdout + result.stderr
 
     metrics = json.loads((workdir / "reports" / "smoke" / "metrics.json").read_text())
     reference = {key: value for key, value in json.loads(REFERENCE.read_text()).items()
-                 if key.split(".")[1] in KEEP.get(key.split(".")[0], ())}
+                 if key.split(".")[1] in KEEP.get(key.split(".")[0], ())
+                 or key.startswith("efficiency.")}
     assert len(reference) > 20, "the reference has no entries for KEEP: refresh it (make refresh-smoke-reference)"
     problems = compare_metrics(metrics, reference)
     assert not problems, "SLURM run differs from the local smoke reference:\n" + "\n".join(problems)

@@ -85,6 +85,8 @@ def test_dvc_repro_metrics_diff_push_pull(tmp_path: Path) -> None:
     assert "changed" not in dvc(repo, "status", STAGE).stdout
     # report.html is a DVC-cached output, ignored by git; the committed report stays clean.
     assert run(repo, "git", "check-ignore", "reports/smoke/report.html").returncode == 0
+    for name in ("efficiency.csv", "efficiency.md", "efficiency.png"):  # claim 7: timings
+        assert run(repo, "git", "check-ignore", f"reports/smoke/{name}").returncode == 0
     dvc(repo, "push")
     assert any(storage.rglob("*")), "dvc push stored nothing"
     git(repo, "add", "-A")

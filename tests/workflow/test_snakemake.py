@@ -19,7 +19,7 @@ from datasets import DATASETS
 from analysis.report import expected_outputs
 from harness.config import load_config
 from harness.runner import RUN_FILES
-from harness.runspec import config_dataset_dir, resolve_run, run_grid
+from harness.runspec import config_dataset_dir, efficiency_file, resolve_run, run_grid
 from tests.reduced_config import reduced_smoke
 from harness.training import CLIP_MODES, SELECTION_RULES, TrainConfig
 
@@ -80,6 +80,7 @@ def test_dry_run_lists_every_expected_output(tmp_path: Path) -> None:
     assert {f"reports/smoke/{rel}" for rel in expected_outputs(config)} <= outputs
     data = str(config_dataset_dir(config, "pendulum_filtering"))
     assert {f"{data}/train.npz", f"{data}/test.npz", f"{data}/meta.json"} <= outputs
+    assert str(efficiency_file(config)) in outputs  # claim 7, measured by its own rule
     assert all(row["status"] == "missing" for row in rows)
 
 
@@ -90,7 +91,7 @@ def test_scripts_receive_the_config_files(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     commands = [line for line in result.stdout.splitlines() if "workflow/scripts/" in line]
     scripts = {re.search(r"workflow/scripts/(\w+)\.py", command).group(1) for command in commands}
-    assert scripts == {"simulate", "train", "aggregate"}
+    assert scripts == {"simulate", "train", "efficiency", "aggregate"}
     # Paths inside the working directory are given relative to it.
     config_args = f"--config {BASE} --config {SMOKE} --config {extra.name}"
     assert all(config_args in command for command in commands), commands
@@ -133,6 +134,16 @@ def test_run_folder_with_a_stale_hash_is_refused(tmp_path: Path) -> None:
     result = snakemake(tmp_path, "--dry-run", str(stale), configs=[BASE, SMOKE])
     assert result.returncode != 0
     assert str(spec.run_dir(config["results_dir"])) in result.stdout + result.stderr
+
+
+def test_efficiency_file_with_a_stale_hash_is_refused(tmp_path: Path) -> None:
+    """Asking for claim-7 measurements of other settings names the current file."""
+    config = load_config([BASE, SMOKE])
+    current = efficiency_file(config)
+    result = snakemake(tmp_path, "--dry-run", str(current.with_name("efficiency-00000000.json")),
+                       configs=[BASE, SMOKE])
+    assert result.returncode != 0
+    assert str(current) in result.stdout + result.stderr
 
 
 def test_schema_matches_the_python_dataclasses() -> None:

@@ -15,7 +15,7 @@ from snakemake.settings.types import DeploymentMethod
 
 from analysis.report import expected_outputs
 from harness.config import ConfigError, load_config
-from harness.runspec import config_dataset_dir, resolve_run, run_grid
+from harness.runspec import config_dataset_dir, efficiency_file, resolve_run, run_grid
 
 
 def _display_path(path):
@@ -82,6 +82,7 @@ wildcard_constraints:
     seed="[0-9]+",
     hash="[0-9a-f]{8}",
     dhash="[0-9a-f]{8}",
+    ehash="[0-9a-f]{8}",
 
 
 def run_spec(wildcards):
@@ -122,11 +123,30 @@ def expected_reports():
     return [f"{REPORTS}/{rel}" for rel in expected_outputs(config)]
 
 
+def expected_efficiency():
+    """[the claim-7 measurements file of the current config], or [] without such a section."""
+    path = efficiency_file(config)
+    return [str(path)] if path else []
+
+
+def checked_efficiency_file(output):
+    """The efficiency rule's output; fails when its hash is not that of the current settings."""
+    if os.path.normpath(output) not in [os.path.normpath(p) for p in expected_efficiency()]:
+        raise WorkflowError(
+            f"{output} does not match the current efficiency settings, whose file is "
+            f"{expected_efficiency() or 'none (no efficiency section)'}"
+        )
+    return output
+
+
 def report_files(kind):
-    """The aggregator's outputs of one kind: tables (csv), markdown (tables/*.md), figures (png)."""
-    kinds = {"tables": [], "markdown": [], "figures": []}
+    """The aggregator's outputs of one kind: tables (csv), markdown (tables/*.md), figures (png),
+    efficiency (reports/{scale}/efficiency.*: timings, so DVC-cached and ignored by git)."""
+    kinds = {"tables": [], "markdown": [], "figures": [], "efficiency": []}
     for path in expected_reports():
-        if path.endswith(".csv"):
+        if path.startswith(f"{REPORTS}/efficiency."):
+            kinds["efficiency"].append(path)
+        elif path.endswith(".csv"):
             kinds["tables"].append(path)
         elif path.endswith(".png"):
             kinds["figures"].append(path)

@@ -1,4 +1,5 @@
-# Aggregate every expected run into reports/{scale}/: tables, metrics.json, claims.md, figures.
+# Aggregate every expected run and the claim-7 measurements into reports/{scale}/: tables,
+# metrics.json, claims.md, figures, efficiency.csv|md|png.
 # The aggregator reads only the run folders it is given (their config.json, metrics.json, history,
 # calibration and examples) and fails when one is missing, so it never writes a partial table. The
 # report() marks put the outputs into `snakemake --report reports/{scale}/report.html`.
@@ -11,6 +12,7 @@ rule aggregate:
         examples=expected_run_files("examples.npz"),
         calibration=expected_run_files("calibration.csv"),
         run_configs=expected_run_files("config.json"),
+        efficiency=expected_efficiency(),
         reference=reference_numbers(),
         # Any config edit (model order, seeds, names) re-aggregates; results rerun only by hash.
         configs=CONFIG_FILES,
@@ -24,6 +26,10 @@ rule aggregate:
             report(path, caption="../report/figures.rst", category="Figures", labels={"figure": Path(path).stem})
             for path in report_files("figures")
         ],
+        efficiency=[
+            report(path, caption="../report/efficiency.rst", category="Efficiency")
+            for path in report_files("efficiency")
+        ],
         metrics=report(f"{REPORTS}/metrics.json", caption="../report/metrics.rst", category="Summary"),
         claims=report(f"{REPORTS}/claims.md", caption="../report/claims.rst", category="Summary"),
     log:
@@ -32,6 +38,7 @@ rule aggregate:
         python=PYTHON,
         script=f"{SCRIPTS}/aggregate.py",
         configs=CONFIG_ARGS,
+        efficiency=lambda wildcards, input: " ".join(f"--efficiency {p}" for p in input.efficiency),
         run_dirs=lambda wildcards, input: " ".join(os.path.dirname(p) for p in input.metrics),
         out=lambda wildcards, output: os.path.dirname(output.metrics),
     conda:
@@ -39,4 +46,4 @@ rule aggregate:
     threads: 1
     shell:
         "{params.python} {params.script} {params.configs} --reference {input.reference} "
-        "--out {params.out} {params.run_dirs} > {log} 2>&1"
+        "{params.efficiency} --out {params.out} {params.run_dirs} > {log} 2>&1"

@@ -4,8 +4,9 @@
         [--out reports/smoke] [--reference config/reference_numbers.yaml] [RUN_DIR ...]
 
 Reads the run folders (by default those the config asks for under its results_dir; the workflow
-passes them explicitly) and writes tables/{experiment}.csv|.md|_paired.csv,
-figures/{experiment}_*.png, metrics.json and claims.md. Exit status 2 when an expected run is
+passes them explicitly) and the claim-7 measurements (--efficiency), and writes
+tables/{experiment}.csv|.md|_paired.csv, figures/{experiment}_*.png, efficiency.csv|md|png,
+metrics.json and claims.md. Exit status 2 when an expected run is
 missing (the message lists them) or the config is invalid; nothing is written then.
 """
 
@@ -24,7 +25,7 @@ import yaml  # noqa: E402
 from analysis.report import build_report, write_report  # noqa: E402
 from analysis.runs import BadRunError, MissingRunsError  # noqa: E402
 from harness.config import ConfigError, load_config  # noqa: E402
-from harness.runspec import resolve_run, run_grid  # noqa: E402
+from harness.runspec import efficiency_file, resolve_run, run_grid  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -35,6 +36,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", help="report folder (default: reports/{scale})")
     parser.add_argument("--reference", default=str(ROOT / "config" / "reference_numbers.yaml"),
                         help="published numbers (default: config/reference_numbers.yaml)")
+    parser.add_argument("--efficiency", help="the claim-7 measurements (default: the config's "
+                        "efficiency file under its results_dir, when it has an efficiency section)")
     parser.add_argument("--log", help="also write the log to this file")
     parser.add_argument("run_dirs", nargs="*", metavar="RUN_DIR",
                         help="run folders to report (default: every run of the config under its "
@@ -61,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
             reference = yaml.safe_load(handle)
         run_dirs = args.run_dirs or [resolve_run(config, *run).run_dir(config["results_dir"])
                                      for run in run_grid(config)]
-        outputs = build_report(config, run_dirs, reference)
+        outputs = build_report(config, run_dirs, reference,
+                               efficiency=args.efficiency or efficiency_file(config))
         write_report(outputs, args.out or Path("reports") / config["scale"])
     except (ConfigError, MissingRunsError, BadRunError, ValueError) as err:
         return fail(str(err))
