@@ -10,7 +10,7 @@ PROFILE ?= default
 SNAKEMAKE = $(BIN)/snakemake --profile profiles/$(PROFILE) --workflow-profile none \
 	--configfile config/config.yaml config/$(SCALE).yaml
 
-.PHONY: venv test test-fast reproduce pipeline smoke-from-scratch refresh-smoke-reference benchmark clean
+.PHONY: venv test test-fast reproduce pipeline smoke-from-scratch refresh-smoke-reference benchmark paper-report clean
 
 $(STAMP): requirements.txt requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,15 @@ smoke-from-scratch: $(STAMP)
 refresh-smoke-reference: smoke-from-scratch
 	cp reports/smoke/metrics.json tests/reference/smoke_metrics.json
 	@echo "tests/reference/smoke_metrics.json refreshed: commit it with the reason the metrics moved"
+
+# A paper scale trained elsewhere, experiment by experiment (benchmarks/paper_gpu.py on a GPU
+# machine): unpack its archive into results/paper and report the experiments that are complete.
+PAPER_CONFIGS = --config config/config.yaml --config config/paper.yaml
+paper-report: $(STAMP)
+	@test -n "$(ARCHIVE)" || { echo "usage: make paper-report ARCHIVE=OUT/paper_runs.tar.gz [COST=OUT/paper_cost.json]"; exit 2; }
+	$(BIN)/python workflow/scripts/import_runs.py --archive $(ARCHIVE) $(PAPER_CONFIGS)
+	$(BIN)/python workflow/scripts/aggregate.py $(PAPER_CONFIGS) --complete-only \
+		$(if $(COST),--projected-cost $(COST))
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/train_step.py

@@ -48,7 +48,8 @@ def expected_outputs(config: dict) -> list[str]:
 
 def build_report(config: dict, run_dirs: Iterable[str | Path], reference: Mapping,
                  figures_too: bool = True,
-                 efficiency: str | Path | None = None) -> dict[str, bytes]:
+                 efficiency: str | Path | None = None,
+                 skipped: Mapping[str, str] | None = None) -> dict[str, bytes]:
     """Every report file as {relative path: bytes}.
 
     Args:
@@ -58,6 +59,8 @@ def build_report(config: dict, run_dirs: Iterable[str | Path], reference: Mappin
         figures_too: False skips the figures (tests of the tables).
         efficiency: the claim-7 measurements file (harness.runspec.efficiency_file); needed
             when the config has an ``efficiency`` section, ignored otherwise.
+        skipped: experiments left out of ``config`` on purpose, with the reason claims.md gives
+            (``analysis.runs.complete_experiments``).
 
     Raises:
         analysis.runs.MissingRunsError: before any work, when an expected run or the
@@ -97,7 +100,7 @@ def build_report(config: dict, run_dirs: Iterable[str | Path], reference: Mappin
         flat |= efficiency_metrics(measurements["efficiency"])
     outputs["metrics.json"] = (json.dumps(flat, indent=2, sort_keys=True) + "\n").encode()
     outputs["claims.md"] = claims_markdown(config["scale"], evidence, reference,
-                                           measurements).encode()
+                                           measurements, skipped or {}).encode()
     return outputs
 
 

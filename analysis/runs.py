@@ -89,6 +89,32 @@ def read_metrics(run_dir: Path) -> dict[str, float]:
     return metrics
 
 
+def complete_experiments(config: dict, run_dirs: Iterable[str | Path]) -> tuple[dict, dict]:
+    """The config restricted to the experiments whose every run is among ``run_dirs`` (complete
+    folders), and why each other experiment is left out: a report of what ran, never of part of
+    an experiment (a paper scale trained experiment by experiment on one GPU).
+
+    Returns:
+        (config with only the complete experiments, {experiment: reason}).
+    """
+    present = set()
+    for folder in map(Path, run_dirs):
+        if all((folder / f).is_file() for f in REQUIRED_FILES):
+            run_config = _read_json(folder / "config.json")
+            present.add((run_config["experiment"], run_config["model"], int(run_config["seed"])))
+    kept, skipped = {}, {}
+    for name, spec in config["experiments"].items():
+        expected = [(name, m, int(s)) for m in spec["models"] for s in spec["seeds"]]
+        found = sum(run in present for run in expected)
+        if found == len(expected):
+            kept[name] = spec
+        else:
+            skipped[name] = ("not run at this scale" if found == 0 else
+                             f"incomplete at this scale ({found} of {len(expected)} runs; a "
+                             "partial experiment is never reported)")
+    return {**config, "experiments": kept}, skipped
+
+
 def collect_experiments(config: dict, run_dirs: Iterable[str | Path]) -> dict[str, ExperimentRuns]:
     """Read ``run_dirs`` and group them by the config's experiments (config order).
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-shot GPU check: training-step benchmark on CUDA (and the CPU on the same machine), then a
 # short E1 run (quick-scale data and epochs, seed 0) of rkn, lstm and gru on the GPU.
-# Usage: bash benchmarks/gpu_check.sh OUT_DIR   (needs python3 with torch, numpy, pillow, pyyaml)
+# Usage: bash benchmarks/gpu_check.sh OUT_DIR   (needs python3 with torch, numpy, pillow, pyyaml,
+# jsonschema; see README "Paper scale on one GPU" for bringing missing packages as wheels)
 set -euo pipefail
 out=${1:?usage: gpu_check.sh OUT_DIR}
 mkdir -p "$out"
@@ -18,7 +19,7 @@ for model in rkn lstm gru; do
   start=$(date +%s.%N)
   python3 workflow/scripts/train.py $configs --experiment pendulum_filtering --model "$model" --seed 0 --device cuda
   end=$(date +%s.%N)
-  run="$results/quick/runs/pendulum_filtering/$model/seed0"
+  run=$(ls -d "$results"/quick/runs/pendulum_filtering/"$model"/seed0-*)  # seed0-<hash of the settings>
   cp "$run/metrics.json" "$out/e1_${model}_metrics.json"
   echo "$model: $(python3 -c "print(round($end - $start, 1))") s" | tee -a "$out/e1_wall.txt"
 done

@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 CLIP_MODES = ("per_tensor", "global", "none")
 SELECTION_RULES = ("best_val", "final")
+# training.compile: the eager step (reference), the per-time-step function compiled, or the whole
+# step captured in a CUDA graph (harness.fast_step).
+COMPILE_MODES = ("none", "inductor", "graph")
 
 
 # What to change when a run produces numbers that must not be published.
@@ -61,6 +64,9 @@ class TrainConfig:
     # Minutes between training checkpoints (0: none; SIGTERM/SIGINT still write one). Not part of
     # a run's identity: changing it neither renames run folders nor refuses a checkpoint.
     checkpoint_minutes: float = 10.0
+    # How the training step runs (harness.fast_step): none (eager, the reference and the CPU
+    # default), inductor (torch.compile of the per-time-step function), graph (CUDA graph).
+    compile: str = "none"
 
     def __post_init__(self) -> None:
         if self.clip_mode not in CLIP_MODES:
@@ -71,6 +77,8 @@ class TrainConfig:
             raise ValueError("epochs, batch_size and eval_batch_size must be at least 1")
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must lie in (0, 1), got {self.val_fraction}")
+        if self.compile not in COMPILE_MODES:
+            raise ValueError(f"compile {self.compile!r} is not one of {COMPILE_MODES}")
         if self.checkpoint_minutes < 0:
             raise ValueError(f"checkpoint_minutes must be >= 0, got {self.checkpoint_minutes}")
 

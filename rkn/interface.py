@@ -85,6 +85,11 @@ class SequenceModel(nn.Module):
         """Fit the statistics of a parameter-free predictor (``trainable`` False) on the training
         split (numpy arrays as stored: images, targets, optional obs_valid). Default: nothing."""
 
+    def compile_steps(self) -> None:
+        """Compile the per-time-step function with ``torch.compile`` (``training.compile:
+        inductor``, ``harness.fast_step``). Default: nothing, for models whose recurrence is
+        already one fused kernel (LSTM, GRU) or that stay eager (the generative baselines)."""
+
     def num_trained_parameters(self) -> int:
         """Number of parameters the optimiser changes (the ``n_params`` metric).
 

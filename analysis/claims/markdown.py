@@ -51,7 +51,8 @@ def _measurement_section(claim: Claim, scale: str, data: Any) -> str:
 
 
 def _claim_section(claim: Claim, scale: str, evidence: Mapping[str, Evidence],
-                   reference: Mapping, measurements: Mapping[str, Any]) -> str:
+                   reference: Mapping, measurements: Mapping[str, Any],
+                   skipped: Mapping[str, str]) -> str:
     head = f"## Claim {claim.number}\n\n{claim.text}\n\n"
     if claim.not_in_pipeline:
         return head + f"**Verdict: not run** ({claim.not_in_pipeline}).\n"
@@ -61,6 +62,9 @@ def _claim_section(claim: Claim, scale: str, evidence: Mapping[str, Evidence],
                            f"config has no `{claim.measurement}` section).\n")
         return head + _measurement_section(claim, scale, measurements[claim.measurement])
     present = [e for e in claim.experiments if e in evidence]
+    if not present and any(e in skipped for e in claim.experiments):
+        return head + "".join(f"**Verdict: not run** (experiment `{e}`: {skipped[e]}).\n\n"
+                              for e in claim.experiments if e in skipped)
     if not present:
         return head + (f"**Verdict: not run** (experiment `{'`, `'.join(claim.experiments)}` "
                        "not in this config: not run at this scale / experiment not implemented "
@@ -79,9 +83,11 @@ def _claim_section(claim: Claim, scale: str, evidence: Mapping[str, Evidence],
 
 
 def claims_markdown(scale: str, evidence: Mapping[str, Evidence], reference: Mapping,
-                    measurements: Mapping[str, Any] | None = None) -> str:
-    """claims.md for the experiments in ``evidence`` (experiment -> its Evidence) and the
-    non-experiment ``measurements`` (name -> what the report read, e.g. "efficiency")."""
+                    measurements: Mapping[str, Any] | None = None,
+                    skipped: Mapping[str, str] | None = None) -> str:
+    """claims.md for the experiments in ``evidence`` (experiment -> its Evidence), the
+    non-experiment ``measurements`` (name -> what the report read, e.g. "efficiency"), and the
+    experiments ``skipped`` on purpose (experiment -> the reason printed instead of a verdict)."""
     paper = reference.get("paper", {})
     header = (
         f"# Headline claims: paper vs this reproduction (scale `{scale}`)\n\n"
@@ -99,5 +105,5 @@ def claims_markdown(scale: str, evidence: Mapping[str, Evidence], reference: Map
         f"by the role the config gives them (`models.<name>.role`).\n\n"
         f"Scales other than `paper` use less data and fewer epochs than the paper, so their "
         f"verdicts are about this scale only.\n\n{CONVERGENCE_POLICY}\n\n")
-    return header + "\n".join(_claim_section(c, scale, evidence, reference, measurements or {})
-                               for c in all_claims())
+    return header + "\n".join(_claim_section(c, scale, evidence, reference, measurements or {},
+                                              skipped or {}) for c in all_claims())

@@ -149,7 +149,8 @@ def test_profile_reads_site_settings_from_the_environment() -> None:
         defaults = {name: res.raw for name, res in args.default_resources.items()}
         train = {name: res.raw for name, res in args.set_resources["train"].items()}
         efficiency = {name: res.raw for name, res in args.set_resources["efficiency"].items()}
-        assert efficiency == train  # claim 7 is measured on the training jobs' kind of device
+        # claim 7 is measured on the training jobs' kind of device (it needs no early SIGTERM)
+        assert efficiency == {k: v for k, v in train.items() if k != "slurm_extra"}
         return defaults, train
 
     defaults, train = parsed()

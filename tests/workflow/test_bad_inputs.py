@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
 
 import aggregate  # noqa: E402
+import efficiency  # noqa: E402
 import simulate  # noqa: E402
 import train  # noqa: E402
 
@@ -103,8 +104,10 @@ def imputation_data(tmp_path: Path, configs: list[str]) -> list[str]:
 
 
 def two_rkn_runs(tmp_path: Path, configs: list[str]) -> list[str]:
-    """Two finished rkn runs of E1 (seeds 0 and 1) in tmp_path/run0, run1."""
+    """Two finished rkn runs of E1 (seeds 0 and 1) in tmp_path/run0, run1, and the claim-7
+    measurements the report needs."""
     simulated(tmp_path, configs)
+    assert efficiency.main(configs) == 0
     folders = []
     for seed in ("0", "1"):
         folder = tmp_path / f"run{seed}"

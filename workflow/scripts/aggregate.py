@@ -13,6 +13,7 @@ missing (the message lists them) or the config is invalid; nothing is written th
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -23,7 +24,7 @@ sys.path.insert(0, str(ROOT))  # run from a plain checkout too
 import yaml  # noqa: E402
 
 from analysis.report import build_report, write_report  # noqa: E402
-from analysis.runs import BadRunError, MissingRunsError  # noqa: E402
+from analysis.runs import BadRunError, MissingRunsError, complete_experiments  # noqa: E402
 from harness.config import ConfigError, load_config  # noqa: E402
 from harness.runspec import efficiency_file, resolve_run, run_grid  # noqa: E402
 
@@ -39,10 +40,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--efficiency", help="the claim-7 measurements (default: the config's "
                         "efficiency file under its results_dir, when it has an efficiency section)")
     parser.add_argument("--log", help="also write the log to this file")
+    parser.add_argument("--complete-only", action="store_true",
+                        help="report the experiments whose every run is present and list the "
+                             "others as not run / incomplete (a paper scale run piece by piece)")
+    parser.add_argument("--projected-cost", help="benchmarks/paper_scale_cost.py --json output: "
+                        "the projected GPU-hours printed for experiments that were not run")
     parser.add_argument("run_dirs", nargs="*", metavar="RUN_DIR",
                         help="run folders to report (default: every run of the config under its "
                              "results_dir)")
     return parser.parse_args(argv)
+
+
+def projected_hours(cost_file: str | None, experiment: str) -> str:
+    """'; projected N GPU-hours ...' from paper_scale_cost.py's JSON, or '' without it."""
+    if not cost_file:
+        return ""
+    rows = {r["experiment"]: r for r in json.loads(Path(cost_file).read_text())["experiments"]}
+    if experiment not in rows:
+        return ""
+    row = rows[experiment]
+    return (f"; projected {row['gpu_hours_readme']:.1f} GPU-hours on one H100 at the README's "
+            f"eager step times, {row['device_hours']:.1f} device-hours on the machine that "
+            "measured it (benchmarks/paper_scale_cost.py)")
 
 
 def fail(message: str) -> int:
@@ -64,8 +83,20 @@ def main(argv: list[str] | None = None) -> int:
             reference = yaml.safe_load(handle)
         run_dirs = args.run_dirs or [resolve_run(config, *run).run_dir(config["results_dir"])
                                      for run in run_grid(config)]
+        skipped = {}
+        if args.complete_only:
+            config, skipped = complete_experiments(config, run_dirs)
+            skipped = {e: reason + projected_hours(args.projected_cost, e)
+                       for e, reason in skipped.items()}
+            run_dirs = [d for d in run_dirs if Path(d, "config.json").is_file()
+                        and json.loads(Path(d, "config.json").read_text())["experiment"]
+                        in config["experiments"]]
+            if not config["experiments"]:
+                raise MissingRunsError("no experiment of the config has all its runs; nothing "
+                                       "to report")
         outputs = build_report(config, run_dirs, reference,
-                               efficiency=args.efficiency or efficiency_file(config))
+                               efficiency=args.efficiency or efficiency_file(config),
+                               skipped=skipped)
         write_report(outputs, args.out or Path("reports") / config["scale"])
     except (ConfigError, MissingRunsError, BadRunError, ValueError) as err:
         return fail(str(err))
