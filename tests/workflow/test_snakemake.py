@@ -225,3 +225,20 @@ def test_smoke_pipeline_end_to_end(tmp_path: Path) -> None:
     assert on_this_data == {"/runs/pendulum_filtering/", "/runs/ablations/"}
     assert {path for rule, path in pending if rule == "train" and path.endswith("/metrics.json")} == \
         {path for path in expected_metrics(data_edited) if any(part in path for part in on_this_data)}
+
+
+@pytest.mark.slow
+def test_gpu_slots_bound_the_runs_that_train_at_once(tmp_path: Path) -> None:
+    """With --resources gpu_slots=1 no two training runs overlap in time even with free cores
+    (each run takes resources.train.gpu_slots = 1): the knob that lets N runs share one GPU."""
+    base, smoke = reduced_smoke(tmp_path / "cfg", {"pendulum_filtering": ["rkn", "lstm_small"]})
+    result = snakemake(tmp_path, "--cores", "4", "--resources", "gpu_slots=1",
+                       configs=[base, smoke], timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    spans = []
+    for log in (tmp_path / "logs" / "smoke" / "train").rglob("*.log"):
+        stamps = re.findall(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ", log.read_text(), re.M)
+        spans.append((stamps[0], stamps[-1]))
+    assert len(spans) == 4
+    spans.sort()
+    assert all(earlier[1] <= later[0] for earlier, later in zip(spans, spans[1:])), spans
