@@ -79,3 +79,24 @@ def test_roles_match_the_schema() -> None:
     schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
     role = schema["properties"]["models"]["additionalProperties"]["properties"]["role"]
     assert tuple(role["enum"]) == ROLES
+
+
+def test_truncated_bptt_needs_models_that_train_on_windows(tmp_path: Path) -> None:
+    """training.bptt_length > 0 with a model that implements no windows (a user's model) is a
+    ConfigError naming the experiment, the setting and the model; a negative value is refused by
+    the schema; with 0 the same model is fine."""
+    pixel_gru = {"class": "tests.workflow.own_model:PixelGRU", "role": "baseline"}
+    content = {"models": {"pixel_gru": pixel_gru},
+               "experiments": {"pendulum_filtering": {"models": ["rkn", "lstm", "pixel_gru"],
+                                                      "training": {"bptt_length": 5}}}}
+    with pytest.raises(ConfigError, match=r"experiments.pendulum_filtering: training.bptt_length "
+                                          r"= 5 .*model pixel_gru .*forward_window"):
+        load_config([BASE, overlay(tmp_path, content)])
+    content["experiments"]["pendulum_filtering"]["training"]["bptt_length"] = -1
+    with pytest.raises(ConfigError, match="bptt_length: -1 is less than the minimum of 0"):
+        load_config([BASE, overlay(tmp_path, content)])
+    content["experiments"]["pendulum_filtering"]["training"]["bptt_length"] = 0
+    load_config([BASE, overlay(tmp_path, content)])
+    content["experiments"]["pendulum_filtering"]["models"] = ["rkn", "lstm"]
+    content["experiments"]["pendulum_filtering"]["training"]["bptt_length"] = 5
+    assert load_config([BASE, overlay(tmp_path, content)])["experiments"]["pendulum_filtering"]
