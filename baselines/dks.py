@@ -16,17 +16,21 @@ Deep Markov model with the RKN's encoder and Bernoulli image decoder, written fr
   covers every clean target frame: the RKN's training information (an ELBO for any q). Training on
   clean frames only would never show the inference network a missing frame.
 - Prediction (deterministic): z_t = loc of q given the previous loc; decode every frame.
+- Truncated BPTT (``training.bptt_length``): the chain state (the last z and, for ST-L, the
+  inference GRU's state) carries over from one window to the next; the ST-R inference network
+  runs backwards over its window only, so within a window it cannot see the later windows' frames.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rkn.interface import BernoulliPrediction, SequenceModel
+from rkn.interface import BernoulliPrediction, SequenceModel, WindowState
 from rkn.losses import bernoulli_nll
 from rkn.nets import EncoderDecoderConfig, apply_init, build_decoder, build_encoder, check_choice, images_to_batch
 
@@ -96,6 +100,17 @@ class GatedTransition(nn.Module):
         return loc, F.softplus(self.scale(F.relu(proposal))) + SCALE_FLOOR
 
 
+class DKSState(NamedTuple):
+    """What the DKS carries from one window to the next (truncated BPTT).
+
+    z: the last latent, sampled (training) or the posterior loc (prediction), (B, n);
+    rnn: the forward inference GRU's state (1, B, rnn_units), None for the backward variant.
+    """
+
+    z: Tensor
+    rnn: Tensor | None
+
+
 class DKS(SequenceModel):
     """Deep Kalman smoother (ST-R) or filter (ST-L): images (B, T, H, W, C) -> BernoulliPrediction."""
 
@@ -127,6 +142,23 @@ class DKS(SequenceModel):
         Returns:
             z (B, T, n) and KL(q(z_t | .) || p(z_t | z_{t-1})) per step (B, T).
         """
+        z, kl, _ = self.infer_window(images, obs_valid, sample, None)
+        return z, kl
+
+    def infer_window(self, images: Tensor, obs_valid: Tensor | None, sample: bool,
+                     state: DKSState | None) -> tuple[Tensor, Tensor, DKSState]:
+        """``infer`` over one window of L steps, continuing from ``state`` (None: z_0 and a
+        zero GRU state).
+
+        The chain z_{t-1} -> z_t (prior transition and combiner) continues from the carried z.
+        The forward inference GRU (ST-L) continues from its carried state, so its h_t still
+        summarises x_{1:t}. The backward GRU (ST-R, the smoother) runs over the window only: its
+        h_t summarises x_{t:end of window}, not x_{t:T}; no later frame can reach an earlier
+        window.
+
+        Returns:
+            z (B, L, n), the per-step KL (B, L) and the ``DKSState`` after the window.
+        """
         batch, steps = images.shape[:2]
         dtype = self.encoder.mean_head.weight.dtype
         w, var = self.encoder(images_to_batch(images, self.config.input_scale, dtype))
@@ -134,11 +166,12 @@ class DKS(SequenceModel):
         valid = (torch.ones(batch, steps, 1, dtype=torch.bool, device=images.device) if obs_valid is None
                  else obs_valid.to(torch.bool)[..., None])
         feats = torch.cat([torch.where(valid, feats, torch.zeros_like(feats)), valid.to(dtype)], -1)
+        rnn_state = None
         if self.config.direction == "backward":
-            hidden = self.rnn(feats.flip(1))[0].flip(1)   # h_t summarises x_{t:T}
+            hidden = self.rnn(feats.flip(1))[0].flip(1)   # h_t: x_{t:T} (window: x_{t:end})
         else:
-            hidden = self.rnn(feats)[0]                   # h_t summarises x_{1:t}
-        z = self.z0.expand(batch, -1)
+            hidden, rnn_state = self.rnn(feats, None if state is None else state.rnn)  # x_{1:t}
+        z = self.z0.expand(batch, -1) if state is None else state.z
         latents, kls = [], []
         for t in range(steps):
             loc_p, scale_p = self.transition(z)
@@ -148,7 +181,7 @@ class DKS(SequenceModel):
             kls.append(gaussian_kl(loc_q=loc_q, scale_q=scale_q, loc_p=loc_p, scale_p=scale_p))
             z = loc_q + scale_q * torch.randn_like(loc_q) if sample else loc_q
             latents.append(z)
-        return torch.stack(latents, 1), torch.stack(kls, 1)
+        return torch.stack(latents, 1), torch.stack(kls, 1), DKSState(z, rnn_state)
 
     def decode(self, z: Tensor) -> BernoulliPrediction:
         """z (B, T, n) -> Bernoulli means (B, T, H, W, C)."""
@@ -160,6 +193,13 @@ class DKS(SequenceModel):
         """Deterministic imputation of every frame from the posterior locs."""
         return self.decode(self.infer(images, obs_valid, sample=False)[0])
 
+    def forward_window(self, images: Tensor, obs_valid: Tensor | None,
+                       state: WindowState) -> tuple[BernoulliPrediction, WindowState]:
+        """``forward`` over one window, continuing from the ``DKSState`` (``infer_window``: the
+        backward variant's inference network sees only the window)."""
+        z, _, state = self.infer_window(images, obs_valid, False, state)
+        return self.decode(z), state
+
     def kl_weight(self) -> float:
         """Annealed KL weight beta for the current optimiser step."""
         cfg = self.config
@@ -169,8 +209,14 @@ class DKS(SequenceModel):
 
     def training_loss(self, images: Tensor, obs_valid: Tensor | None, targets: Tensor) -> Tensor:
         """Minus the annealed ELBO per frame: masked inputs, likelihood of every target frame."""
+        return self.training_loss_window(images, obs_valid, targets, None)[0]
+
+    def training_loss_window(self, images: Tensor, obs_valid: Tensor | None, targets: Tensor,
+                             state: WindowState) -> tuple[Tensor, WindowState]:
+        """``training_loss`` of one window, continuing from the ``DKSState`` of the sampled chain
+        (``infer_window``). One optimiser step per call: the KL annealing counts windows."""
         beta = self.kl_weight()
         if self.training:
             self.train_steps += 1
-        z, kl = self.infer(images, obs_valid, sample=True)
-        return (bernoulli_nll(self.decode(z), targets) + beta * kl).mean()
+        z, kl, state = self.infer_window(images, obs_valid, True, state)
+        return (bernoulli_nll(self.decode(z), targets) + beta * kl).mean(), state

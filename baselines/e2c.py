@@ -15,16 +15,19 @@ Training on full, clean sequences (information set A of §5.2), per pair (t, t +
 with z_t ~ q(z_t | x_t). Imputation: an observed frame's latent is its encoder mean; a missing
 frame's latent is the transition mean rolled from the previous latent; every frame is decoded.
 Single frames carry no velocity, so E2C has no temporal fusion (§5.2 expects it to be weakest).
+Truncated BPTT (``training.bptt_length``): a window's pairs include the one that crosses its
+start, built from the previous window's last frame (carried detached, ``E2CPairState``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from rkn.interface import BernoulliPrediction, SequenceModel
+from rkn.interface import BernoulliPrediction, SequenceModel, WindowState
 from rkn.losses import bernoulli_nll
 from rkn.nets import EncoderDecoderConfig, apply_init, build_decoder, build_encoder, check_choice, images_to_batch, mlp
 
@@ -78,6 +81,15 @@ def transition_kl(
     return 0.5 * (trace + maha - mean.shape[-1] + log_det)
 
 
+class E2CPairState(NamedTuple):
+    """The last frame of a training window, for the transition pair across the next boundary:
+    its sample z, and q's mean and variance, each (B, d)."""
+
+    z: Tensor
+    mean: Tensor
+    var: Tensor
+
+
 class E2C(SequenceModel):
     """E2C with the RKN encoder/decoder: images (B, T, H, W, C) -> BernoulliPrediction."""
 
@@ -114,25 +126,66 @@ class E2C(SequenceModel):
             images: (B, T, H, W, C) raw pixels; missing frames' pixels are never used.
             obs_valid: (B, T) bool or None (all observed).
         """
+        return self.forward_window(images, obs_valid, None)[0]
+
+    def forward_window(self, images: Tensor, obs_valid: Tensor | None,
+                       state: WindowState) -> tuple[BernoulliPrediction, WindowState]:
+        """``forward`` over one window, continuing from the previous window's last latent (B, d):
+        a missing first frame is rolled on from it (None: from z = 0, as ``forward``)."""
         batch, steps = images.shape[:2]
         mean, _ = self.encode(images)
         if obs_valid is None:
             latents = mean
         else:
             valid = obs_valid.to(torch.bool)[..., None]
-            z = torch.where(valid[:, 0], mean[:, 0], torch.zeros_like(mean[:, 0]))
+            rolled_on = torch.zeros_like(mean[:, 0]) if state is None else self._roll(state)
+            z = torch.where(valid[:, 0], mean[:, 0], rolled_on)
             rolled = [z]
             for t in range(1, steps):
-                trans, offset, _ = self.transition(z)
-                z = torch.where(valid[:, t], mean[:, t], (trans @ z.unsqueeze(-1)).squeeze(-1) + offset)
+                z = torch.where(valid[:, t], mean[:, t], self._roll(z))
                 rolled.append(z)
             latents = torch.stack(rolled, 1)
         probs = self.decoder(latents.reshape(batch * steps, -1))
-        return BernoulliPrediction(probs=probs.reshape(batch, steps, *probs.shape[1:]))
+        prediction = BernoulliPrediction(probs=probs.reshape(batch, steps, *probs.shape[1:]))
+        return prediction, latents[:, -1]
+
+    def _roll(self, z: Tensor) -> Tensor:
+        """The transition mean A(z) z + o, (B, d)."""
+        trans, offset, _ = self.transition(z)
+        return (trans @ z.unsqueeze(-1)).squeeze(-1) + offset
 
     def training_loss(self, images: Tensor, obs_valid: Tensor | None, targets: Tensor) -> Tensor:
         """E2C loss per frame on consecutive pairs of the clean target frames (information set A)."""
+        return self.training_loss_window(images, obs_valid, targets, None)[0]
+
+    def training_loss_window(self, images: Tensor, obs_valid: Tensor | None, targets: Tensor,
+                             state: WindowState) -> tuple[Tensor, WindowState]:
+        """``training_loss`` of one window: the mean of the frame terms of its L frames plus the
+        mean of its pair terms, which include the pair (last frame of the previous window, first
+        frame of this one) when ``state`` (an ``E2CPairState``) carries the former."""
         del images, obs_valid
+        frame_terms, pair_terms, state = self.loss_terms(targets, state)
+        loss = frame_terms.mean()
+        if pair_terms is not None:
+            loss = loss + pair_terms.mean()
+        return loss, state
+
+    def loss_terms(self, targets: Tensor,
+                   state: E2CPairState | None) -> tuple[Tensor, Tensor | None, E2CPairState]:
+        """The per-frame and per-pair terms of the E2C loss on a window of clean frames.
+
+        Args:
+            targets: (B, L, H, W, C) uint8 clean frames.
+            state: the previous window's last frame (its sample and q), or None at the start.
+
+        Returns:
+            Frame terms BCE(x_t | z_t) + kl_weight KL(q(z_t) || N(0, I)), (B, L); pair terms
+            BCE(x_{t+1} | A_t z_t + o) + transition_kl_weight KL(...), (B, P) with P = L - 1
+            (state None) or L (the pair across the boundary first), None when P = 0; and the
+            ``E2CPairState`` of this window's last frame. The carried frame enters detached: the
+            boundary pair's gradient reaches this window's encoding, the transition and the
+            decoder, never the previous window's encoding.
+        """
         cfg = self.config
         batch, steps = targets.shape[:2]
         mean, var = self.encode(targets)
@@ -140,13 +193,20 @@ class E2C(SequenceModel):
         recon = bernoulli_nll(BernoulliPrediction(self.decoder(z.reshape(batch * steps, -1))
                                                   .reshape(targets.shape)), targets)  # (B, T)
         prior_kl = 0.5 * (var + mean**2 - 1.0 - var.log()).sum(-1)                   # (B, T)
-        loss = (recon + cfg.kl_weight * prior_kl).mean()
-        if steps > 1:
+        frame_terms = recon + cfg.kl_weight * prior_kl
+        next_targets = targets[:, 1:]
+        if state is not None:  # the previous window's last frame starts the first pair
+            z, mean, var = (torch.cat([old.unsqueeze(1), new], 1) for old, new in
+                            zip(state, (z, mean, var)))
+            next_targets = targets
+        pairs = z.shape[1] - 1
+        pair_terms = None
+        if pairs > 0:
             trans, offset, det = self.transition(z[:, :-1])
             moved = (trans @ z[:, :-1].unsqueeze(-1)).squeeze(-1) + offset         # z_{t+1} sample
-            next_probs = self.decoder(moved.reshape(batch * (steps - 1), -1)).reshape(targets[:, 1:].shape)
-            next_recon = bernoulli_nll(BernoulliPrediction(next_probs), targets[:, 1:])
+            next_probs = self.decoder(moved.reshape(batch * pairs, -1)).reshape(next_targets.shape)
+            next_recon = bernoulli_nll(BernoulliPrediction(next_probs), next_targets)
             kl = transition_kl(trans=trans, mean=mean[:, :-1], var=var[:, :-1], offset=offset, det=det,
                                next_mean=mean[:, 1:], next_var=var[:, 1:])
-            loss = loss + (next_recon + cfg.transition_kl_weight * kl).mean()
-        return loss
+            pair_terms = next_recon + cfg.transition_kl_weight * kl
+        return frame_terms, pair_terms, E2CPairState(z[:, -1], mean[:, -1], var[:, -1])

@@ -21,12 +21,13 @@ prediction C_t mu_{t|t-1}, never the black frame; frames are decoded from C_t mu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from baselines.lgssm import Gaussian, predict, rts_smooth, update
-from rkn.interface import BernoulliPrediction, FilterFailure, SequenceModel
+from rkn.interface import BernoulliPrediction, FilterFailure, SequenceModel, WindowState
 from rkn.losses import bernoulli_nll
 from rkn.nets import EncoderDecoderConfig, apply_init, build_decoder, build_encoder, check_choice, images_to_batch
 
@@ -76,6 +77,19 @@ class KVAEConfig(EncoderDecoderConfig):
             raise ValueError("state_dim, num_basis, alpha_units must be >= 1, alpha_warmup_steps >= 0")
 
 
+class KVAEState(NamedTuple):
+    """What the filter carries from one window to the next (truncated BPTT).
+
+    belief: the Kalman posterior of the last step, mean (B, n) and cov (B, n, n), float64;
+    lstm: the alpha-LSTM's (h, c), each (B, alpha_units); last_input: what the alpha-LSTM reads
+    at the next step, a_t or, where a_t was missing, its prediction C_t mu_{t|t-1}, (B, d).
+    """
+
+    belief: Gaussian
+    lstm: tuple[Tensor, Tensor]
+    last_input: Tensor
+
+
 class KVAE(SequenceModel):
     """KVAE with the RKN encoder/decoder: images (B, T, H, W, C) -> BernoulliPrediction."""
 
@@ -112,24 +126,37 @@ class KVAE(SequenceModel):
             (priors, posteriors) with mean (B, T, n) and cov (B, T, n, n) in float64,
             transitions A_t (B, T, n, n), emissions C_t (B, T, d, n), log p(a_t | a_<t) (B, T).
         """
+        return self.run_filter_window(obs, valid, None)[:5]
+
+    def run_filter_window(self, obs: Tensor, valid: Tensor, state: KVAEState | None
+                          ) -> tuple[Gaussian, Gaussian, Tensor, Tensor, Tensor, KVAEState]:
+        """``run_filter`` over one window, continuing from ``state`` (None: the initial belief
+        N(0, init_cov I), a zero alpha-LSTM state and a_0 = 0).
+
+        Returns:
+            ``run_filter``'s five results for the window's L steps and the ``KVAEState`` after
+            its last step.
+        """
         cfg = self.config
         batch, steps, obs_dim = obs.shape
         f64 = dict(dtype=torch.float64, device=obs.device)
         q_cov = cfg.trans_noise * torch.eye(cfg.state_dim, **f64)
         r_cov = cfg.obs_noise * torch.eye(obs_dim, **f64)
-        belief = Gaussian(torch.zeros(batch, cfg.state_dim, **f64),
-                          cfg.init_cov * torch.eye(cfg.state_dim, **f64).expand(batch, -1, -1))
-        hidden = obs.new_zeros(batch, cfg.alpha_units)
-        state = (hidden, hidden)
-        lstm_in = obs.new_zeros(batch, obs_dim)  # a_0 = 0
+        if state is None:
+            hidden = obs.new_zeros(batch, cfg.alpha_units)
+            init_cov = cfg.init_cov * torch.eye(cfg.state_dim, **f64).expand(batch, -1, -1)
+            state = KVAEState(belief=Gaussian(torch.zeros(batch, cfg.state_dim, **f64), init_cov),
+                              lstm=(hidden, hidden),
+                              last_input=obs.new_zeros(batch, obs_dim))  # a_0 = 0
+        belief, lstm_state, lstm_in = state
         frozen = self.training and int(self.train_steps) < cfg.alpha_warmup_steps
         out: dict[str, list[Tensor]] = {k: [] for k in ("pm", "pc", "fm", "fc", "a", "c", "ll")}
         for t in range(steps):
             with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
-                state = self.alpha_lstm(lstm_in, state)
-                alpha = torch.softmax(self.alpha_head(state[0]), -1).double()   # (B, K)
+                lstm_state = self.alpha_lstm(lstm_in, lstm_state)
+                alpha = torch.softmax(self.alpha_head(lstm_state[0]), -1).double()   # (B, K)
             if frozen:
-                state = (state[0].detach(), state[1].detach())
+                lstm_state = (lstm_state[0].detach(), lstm_state[1].detach())
             trans = torch.einsum("bk,kij->bij", alpha, self.transitions.double())
             emis = torch.einsum("bk,kij->bij", alpha, self.emissions.double())
             prior = predict(belief=belief, transition=trans, noise_cov=q_cov)
@@ -147,7 +174,8 @@ class KVAE(SequenceModel):
             for key, value in zip(out, (prior.mean, prior.cov, belief.mean, belief.cov, trans, emis, log_lik)):
                 out[key].append(value)
         s = {k: torch.stack(v, 1) for k, v in out.items()}
-        return Gaussian(s["pm"], s["pc"]), Gaussian(s["fm"], s["fc"]), s["a"], s["c"], s["ll"]
+        return (Gaussian(s["pm"], s["pc"]), Gaussian(s["fm"], s["fc"]), s["a"], s["c"], s["ll"],
+                KVAEState(belief, (lstm_state[0], lstm_state[1]), lstm_in))
 
     def forward(self, images: Tensor, obs_valid: Tensor | None = None) -> BernoulliPrediction:
         """Impute every frame from the encoder means of the observed frames.
@@ -159,19 +187,39 @@ class KVAE(SequenceModel):
         Returns:
             BernoulliPrediction (B, T, H, W, C), decoded from C_t mu_{t|t} or C_t mu_{t|T}.
         """
+        return self.forward_window(images, obs_valid, None)[0]
+
+    def forward_window(self, images: Tensor, obs_valid: Tensor | None,
+                       state: WindowState) -> tuple[BernoulliPrediction, WindowState]:
+        """``forward`` over one window, continuing from the filter's ``KVAEState``.
+
+        With ``imputation="filter"`` the windows of a sequence give ``forward``'s predictions of
+        the whole sequence. With "smooth" the RTS pass runs backwards over the window only: a
+        window's frames are smoothed with the observations up to the window's end, not the
+        sequence's (the filter state still carries over).
+        """
         batch, steps = images.shape[:2]
         valid = (torch.ones(batch, steps, dtype=torch.bool, device=images.device) if obs_valid is None
                  else obs_valid.to(torch.bool))
         mean, _ = self.encode(images)
-        priors, posteriors, trans, emis, _ = self.run_filter(mean, valid)
+        priors, posteriors, trans, emis, _, state = self.run_filter_window(mean, valid, state)
         if self.config.imputation == "smooth":
             posteriors = rts_smooth(filtered=posteriors, priors=priors, transitions=trans)
         obs_mean = (emis @ posteriors.mean.unsqueeze(-1)).squeeze(-1).to(mean.dtype)   # (B, T, d)
         probs = self.decoder(obs_mean.reshape(batch * steps, -1))
-        return BernoulliPrediction(probs=probs.reshape(batch, steps, *probs.shape[1:]))
+        return BernoulliPrediction(probs=probs.reshape(batch, steps, *probs.shape[1:])), state
 
     def training_loss(self, images: Tensor, obs_valid: Tensor | None, targets: Tensor) -> Tensor:
         """Minus the ELBO per frame on the clean target frames (information set A, §5.2)."""
+        return self.training_loss_window(images, obs_valid, targets, None)[0]
+
+    def training_loss_window(self, images: Tensor, obs_valid: Tensor | None, targets: Tensor,
+                             state: WindowState) -> tuple[Tensor, WindowState]:
+        """``training_loss`` of one window, continuing from the ``KVAEState`` that the filter of
+        the sampled pseudo-observations reached at the end of the previous window (its Kalman
+        belief, the alpha-LSTM state and the a_t it reads next), so log p(a) of the window is
+        conditioned on the earlier windows' samples. One optimiser step per call: the warm-up
+        counter counts windows."""
         del images, obs_valid  # trained on the full clean sequences
         if self.training:
             self.train_steps += 1
@@ -180,8 +228,9 @@ class KVAE(SequenceModel):
         sample = mean + var.sqrt() * torch.randn_like(mean)                       # (B, T, d)
         log_q = torch.distributions.Normal(mean, var.sqrt()).log_prob(sample).sum(-1)
         valid = torch.ones(batch, steps, dtype=torch.bool, device=targets.device)
-        log_p_a = self.run_filter(sample, valid)[-1].to(mean.dtype)
+        *_, log_lik, state = self.run_filter_window(sample, valid, state)
+        log_p_a = log_lik.to(mean.dtype)
         probs = self.decoder(sample.reshape(batch * steps, -1))
         recon = -bernoulli_nll(BernoulliPrediction(probs.reshape(targets.shape)), targets)
         elbo = self.config.recon_weight * recon - log_q + log_p_a
-        return -elbo.mean()
+        return -elbo.mean(), state

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from rkn.interface import BernoulliPrediction, GaussianPrediction, SequenceModel
+from rkn.interface import BernoulliPrediction, GaussianPrediction, SequenceModel, WindowState
 from rkn.nets import (
     EncoderDecoderConfig,
     apply_init,
@@ -116,6 +116,18 @@ class RecurrentBaseline(SequenceModel):
         Returns:
             GaussianPrediction (B, T, target_dim) or BernoulliPrediction (B, T, H, W, C).
         """
+        return self.forward_window(images, obs_valid, None)[0]
+
+    def forward_window(
+        self, images: Tensor, obs_valid: Tensor | None, state: WindowState
+    ) -> tuple[GaussianPrediction | BernoulliPrediction, WindowState]:
+        """``forward`` over one window, continuing from the recurrent core's state.
+
+        The state is what nn.LSTM / nn.GRU return after the window's last step: (h, c), each
+        (1, B, units), for the LSTM, h (1, B, units) for the GRU, whatever the ``rnn_variant``
+        (the variants differ in the core's inputs and in how its outputs are split, not in its
+        state). None: the zero initial state of ``forward``.
+        """
         cfg = self.config
         batch, steps = images.shape[:2]
         dtype = self.encoder.mean_head.weight.dtype
@@ -130,13 +142,13 @@ class RecurrentBaseline(SequenceModel):
             else:
                 flag = w.new_ones(batch, steps, 1)
             parts.append(flag)
-        out, _ = self.rnn(torch.cat(parts, -1))  # (B, T, units), zero initial state
+        out, state = self.rnn(torch.cat(parts, -1), state)  # (B, T, units); None: zero state
         mean_part = out[..., : self.mean_in]
         if cfg.decoder == "bernoulli":
             probs = self.decoder(mean_part.reshape(batch * steps, -1))
-            return BernoulliPrediction(probs=probs.reshape(batch, steps, *probs.shape[1:]))
+            return BernoulliPrediction(probs=probs.reshape(batch, steps, *probs.shape[1:])), state
         var_part = out[..., self.mean_in :]
         if cfg.rnn_variant == "paper":
             var_part = torch.exp(var_part)  # second half is a log-variance (TF-icml)
         mean, var_out = self.decoder(mean_part, var_part)
-        return GaussianPrediction(mean=mean, var=var_out)
+        return GaussianPrediction(mean=mean, var=var_out), state

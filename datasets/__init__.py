@@ -37,7 +37,11 @@ Datasets:
 - ``multiple_pendulums`` (E3): three pendulums in the R, G, B channels of 24x24x3 images with
   quadrant-wise noise -> 6 sin/cos targets. Each split re-seeds ONE RandomState with its seed
   (TF-icml, §2.6) and draws simulation then noise (``datasets.multiple_pendulums``); seeds 0 / 1
-  reproduce the authors' output (``tests/data/multiple_pendulums_authors_5x20.npz``).
+  reproduce the authors' output (``tests/data/multiple_pendulums_authors_5x20.npz``). Sizes: the
+  authors' ``icml_submission`` run script hard-codes 50 training and 500 test sequences of 150
+  steps (``config/e3_script.yaml`` selects them); whether the paper's runs used them is not
+  known. The defaults are the project's choice, 2000 / 1000 sequences of 75 steps as E1
+  (README, "Experiments E3 ...": why).
 
 Params not given take the defaults; unknown keys or bad values raise ``ValueError``.
 """
@@ -198,7 +202,8 @@ DATASETS: dict[str, DatasetSpec] = {
     ),
     "multiple_pendulums": DatasetSpec(
         name="multiple_pendulums",
-        # Sizes unknown in the sources; project default 2000 x 75 / 1000 x 75, seeds 0 / 1 (§2.6).
+        # Project default 2000 x 75 / 1000 x 75 as E1, seeds 0 / 1 (§2.6); the authors' run
+        # script's 50 / 500 x 150 are config/e3_script.yaml (module docstring).
         defaults={"num_train": 2000, "num_test": 1000, "seq_len": 75, "train_seed": 0,
                   "test_seed": 1},
         builder=_multiple_pendulum_splits,

@@ -183,6 +183,13 @@ def validate_config(config: dict) -> None:
         _check_validation_split(config, name, training)
         for model in spec["models"]:
             cls = model_class(config["models"][model]["class"])
+            if training.bptt_length > 0 and cls.trainable and not cls.supports_windows():
+                raise ConfigError(
+                    f"{where}: training.bptt_length = {training.bptt_length} (truncated "
+                    f"back-propagation) but model {model} ({config['models'][model]['class']}) "
+                    "cannot train on windows: it implements no forward_window / "
+                    "training_loss_window (rkn.interface.SequenceModel); set "
+                    f"{where}.training.bptt_length: 0 or leave the model out")
             try:
                 make_config(cls, model_params(config, name, model),
                             where=f"{where}: model {model} (models.{model}.params + "

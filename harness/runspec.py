@@ -24,6 +24,9 @@ from harness.training import TrainConfig
 RESULTS_VERSION = 2
 # Training settings that never change a run's numbers.
 NOT_RESULTS = ("checkpoint_minutes",)
+# Training settings added after runs were made, at the value that gives those runs' numbers: left
+# out of a run's identity at that value, so existing run folders keep their names.
+ADDED_AT_NEUTRAL = {"bptt_length": 0}
 
 
 @dataclass(frozen=True)
@@ -54,9 +57,11 @@ class RunSpec:
 
     def identity(self) -> dict[str, Any]:
         """The settings that decide the run's numbers: ``to_dict`` without the training keys that
-        do not (``NOT_RESULTS``); the run folder's hash and a checkpoint's check use it."""
+        do not (``NOT_RESULTS``) and without later settings at their neutral value
+        (``ADDED_AT_NEUTRAL``); the run folder's hash and a checkpoint's check use it."""
         spec = self.to_dict()
-        spec["training"] = {k: v for k, v in spec["training"].items() if k not in NOT_RESULTS}
+        spec["training"] = {k: v for k, v in spec["training"].items() if k not in NOT_RESULTS
+                            and not (k in ADDED_AT_NEUTRAL and v == ADDED_AT_NEUTRAL[k])}
         return spec
 
     @property

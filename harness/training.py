@@ -19,7 +19,8 @@ from torch import Tensor, nn
 
 from harness import checkpoint, metrics
 from rkn import losses
-from rkn.interface import BernoulliPrediction, GaussianPrediction, SequenceModel
+from rkn.interface import (BernoulliPrediction, GaussianPrediction, SequenceModel,
+                           WindowState, WindowsNotSupported, detach_state)
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,11 @@ class TrainConfig:
     # How the training step runs (harness.fast_step): none (eager, the reference and the CPU
     # default), inductor (torch.compile of the per-time-step function), graph (CUDA graph).
     compile: str = "none"
+    # Truncated back-propagation through time (TF-icml, paper.md §1.10): 0 back-propagates through
+    # whole sequences; L > 0 cuts each batch into consecutive windows of L steps (the last may be
+    # shorter), each starting from the state the model reached at the end of the previous one,
+    # passed on detached, with one optimiser step per window.
+    bptt_length: int = 0
 
     def __post_init__(self) -> None:
         if self.clip_mode not in CLIP_MODES:
@@ -81,6 +87,9 @@ class TrainConfig:
             raise ValueError(f"compile {self.compile!r} is not one of {COMPILE_MODES}")
         if self.checkpoint_minutes < 0:
             raise ValueError(f"checkpoint_minutes must be >= 0, got {self.checkpoint_minutes}")
+        if self.bptt_length < 0:
+            raise ValueError(f"bptt_length must be >= 0 (0: whole sequences), "
+                             f"got {self.bptt_length}")
 
 
 @dataclass
@@ -124,21 +133,57 @@ def batch_loss(model: SequenceModel, batch: Split) -> Tensor:
 
 def train_step(model: SequenceModel, batch: Split, optimizer: torch.optim.Optimizer,
                config: TrainConfig) -> Tensor:
-    """One optimisation step on one batch: ``batch_loss``, backward, gradient clipping, Adam.
+    """Optimise on one batch: one step (``batch_loss``, backward, gradient clipping, Adam), or,
+    with ``config.bptt_length`` L > 0, one such step per window of L steps (truncated BPTT).
 
-    Returns the loss, detached (a 0-dim tensor on the model's device).
+    Windows: the batch's sequences are cut into consecutive windows of L steps (the last may be
+    shorter); each window's loss is ``model.training_loss_window``, starting from the state the
+    model returned for the previous window, detached (``rkn.interface.detach_state``), so the
+    forward state crosses a window boundary and gradients do not. A window as long as the
+    sequences or longer runs the same operations as L = 0.
+
+    Returns the loss, detached (a 0-dim tensor on the model's device): with windows their mean
+    weighted by their numbers of steps, i.e. the per-step mean over the batch as for L = 0.
 
     Raises:
-        NonFiniteLossError: the loss is NaN or infinite (checked before any gradient is applied).
+        NonFiniteLossError: a loss is NaN or infinite (checked before its gradient is applied).
+        rkn.interface.WindowsNotSupported: L > 0 for a model without windows.
     """
-    loss = batch_loss(model, batch)
+    if config.bptt_length == 0:
+        loss = batch_loss(model, batch)
+        _optimise(model, loss, optimizer, config)
+        return loss.detach()
+    steps = batch["images"].shape[1]
+    state: WindowState = None
+    losses, lengths = [], []
+    for start in range(0, steps, config.bptt_length):
+        window = {k: v[:, start : start + config.bptt_length] for k, v in batch.items()}
+        loss, state = model.training_loss_window(window["images"], window.get("obs_valid"),
+                                                 window["targets"], state)
+        length = window["images"].shape[1]
+        try:
+            _optimise(model, loss, optimizer, config)
+        except NonFiniteLossError as err:
+            raise NonFiniteLossError(f"window of steps {start + 1}-{start + length}: "
+                                     f"{err}") from None
+        state = detach_state(state)  # the next window continues from here without a gradient path
+        losses.append(loss.detach())
+        lengths.append(length)
+    if len(losses) == 1:
+        return losses[0]
+    return sum(loss * length for loss, length in zip(losses, lengths)) / steps
+
+
+def _optimise(model: nn.Module, loss: Tensor, optimizer: torch.optim.Optimizer,
+              config: TrainConfig) -> None:
+    """backward, clipping and one Adam step on ``loss``; NonFiniteLossError before any of them
+    when the loss is NaN or infinite."""
     if not torch.isfinite(loss):
         raise NonFiniteLossError(f"training loss became {float(loss.detach())}: {FIX_HINT}")
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     clip_gradients(model, config.clip_mode, config.clip_value)
     optimizer.step()
-    return loss.detach()
 
 
 def clip_gradients(model: nn.Module, mode: str, value: float) -> None:
@@ -191,7 +236,7 @@ def _snapshot(model: nn.Module, optimizer: torch.optim.Optimizer, order_gen: tor
 
 
 def fit(
-    model: nn.Module,
+    model: SequenceModel,
     train: Split,
     val: Split,
     config: TrainConfig,
@@ -209,15 +254,20 @@ def fit(
         config: optimisation settings.
         batch_order_seed: seeds the per-epoch shuffling (one stream, independent of init).
         progress: optional callback ``(epoch, epochs)`` after each epoch (progress bars).
-        checkpointer: writes a checkpoint after the optimiser step at which one is due
-            (``harness.checkpoint``); None: no checkpoints.
+        checkpointer: writes a checkpoint after the batch at which one is due, between batches
+            (with truncated BPTT after the batch's last window, so no window state is ever
+            saved; ``harness.checkpoint``); None: no checkpoints.
         resume: a training checkpoint's state (``Checkpointer.load``) to continue from.
 
     Raises:
         NonFiniteLossError: when a batch loss is NaN or infinite.
         BadResultError: when a validation loss is NaN or infinite.
         harness.checkpoint.RunInterrupted: a stop was requested; the checkpoint is written.
+        rkn.interface.WindowsNotSupported: ``config.bptt_length`` > 0 and the model cannot train
+            on windows (checked before the first step).
     """
+    if config.bptt_length > 0 and not model.supports_windows():
+        raise WindowsNotSupported(type(model).__name__)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, eps=config.adam_eps)
     order_gen = torch.Generator().manual_seed(batch_order_seed)
     num = len(train["images"])

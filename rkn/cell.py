@@ -72,7 +72,7 @@ class RKNCell(nn.Module):
     def forward(
         self, obs_mean: Tensor, obs_var: Tensor, obs_valid: Tensor | None = None
     ) -> tuple[Tensor, FactorizedCov]:
-        """Filter a batch of latent observation sequences.
+        """Filter a batch of latent observation sequences from the initial belief.
 
         Args:
             obs_mean: w_t, (B, T, m).
@@ -82,6 +82,34 @@ class RKNCell(nn.Module):
 
         Returns:
             post_mean (B, T, 2m) and FactorizedCov(upper, lower, side), each (B, T, m).
+        """
+        post_mean, cov, _ = self.filter_window(obs_mean, obs_var, obs_valid, carry=False)
+        return post_mean, cov
+
+    def filter_window(
+        self,
+        obs_mean: Tensor,
+        obs_var: Tensor,
+        obs_valid: Tensor | None = None,
+        belief: Belief | None = None,
+        *,
+        carry: bool = True,
+    ) -> tuple[Tensor, FactorizedCov, Belief | None]:
+        """Filter a window of latent observations, continuing from ``belief`` (truncated BPTT).
+
+        The belief passed between windows has the meaning of the initial belief of the step
+        order: "predict_update" carries the posterior of the window's last step; "update_predict"
+        carries the prior of the next step, i.e. the window's last posterior pushed through one
+        more prediction (which ``forward`` never computes: it has no next step).
+
+        Args:
+            obs_mean, obs_var, obs_valid: as for ``forward``, (B, L, m) and (B, L).
+            belief: where to start; None: the initial belief (the start of a sequence).
+            carry: compute the belief to continue from (False: return None for it).
+
+        Returns:
+            post_mean (B, L, 2m), FactorizedCov(upper, lower, side) each (B, L, m), and the
+            belief to start the next window from (mean (B, 2m), factors (B, m)) or None.
         """
         batch, steps, m = obs_mean.shape
         if m != self.latent_obs_dim or obs_var.shape != obs_mean.shape:
@@ -95,7 +123,8 @@ class RKNCell(nn.Module):
             )
         flat_basis = self.transition.masked_basis()  # band mask applied once per sequence
         noise = self.transition.noise()
-        belief = self.initial_belief(batch, obs_mean)
+        if belief is None:
+            belief = self.initial_belief(batch, obs_mean)
         means, uppers, lowers, sides = [], [], [], []
         for t in range(steps):
             if self.step_order == "predict_update":
@@ -106,10 +135,10 @@ class RKNCell(nn.Module):
             uppers.append(belief.cov.upper)
             lowers.append(belief.cov.lower)
             sides.append(belief.cov.side)
-            if self.step_order == "update_predict" and t + 1 < steps:
+            if self.step_order == "update_predict" and (t + 1 < steps or carry):
                 belief = kalman.predict(belief, self.transition.matrix(belief.mean, flat_basis), noise)
         cov = FactorizedCov(torch.stack(uppers, 1), torch.stack(lowers, 1), torch.stack(sides, 1))
-        return torch.stack(means, 1), cov
+        return torch.stack(means, 1), cov, belief if carry else None
 
     @staticmethod
     def _update(prior: Belief, w: Tensor, var: Tensor, valid: Tensor | None) -> Belief:

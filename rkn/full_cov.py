@@ -44,6 +44,22 @@ class FullCovCell(RKNCell):
         Raises:
             rkn.interface.FilterFailure: the innovation covariance is not positive definite.
         """
+        means, covs, _ = self.filter_full_window(obs_mean, obs_var, obs_valid, carry=False)
+        return means, covs
+
+    def filter_full_window(self, obs_mean: Tensor, obs_var: Tensor,
+                           obs_valid: Tensor | None = None, belief: FullBelief | None = None, *,
+                           carry: bool = True) -> tuple[Tensor, Tensor, FullBelief | None]:
+        """``filter_full`` over one window, continuing from ``belief`` (truncated BPTT).
+
+        The carried belief means what ``RKNCell.filter_window`` says (posterior of the last step
+        for "predict_update", prior of the next step for "update_predict"), with its full
+        covariance (B, 2m, 2m).
+
+        Returns:
+            Posterior means (B, L, 2m), covariances (B, L, 2m, 2m), and the belief to continue
+            from (None when ``carry`` is False).
+        """
         batch, steps, m = obs_mean.shape
         if m != self.latent_obs_dim or obs_var.shape != obs_mean.shape:
             raise ValueError(f"expected (B, T, {self.latent_obs_dim}) inputs, got "
@@ -53,9 +69,10 @@ class FullCovCell(RKNCell):
                              f"got {tuple(obs_valid.shape)}")
         flat_basis = self.transition.masked_basis()
         noise = self.transition.noise()
-        init = self.initial_belief(batch, obs_mean)
-        init_cov = torch.diag_embed(torch.cat([init.cov.upper, init.cov.lower], -1))  # (B, 2m, 2m)
-        belief = FullBelief(init.mean, init_cov)
+        if belief is None:
+            init = self.initial_belief(batch, obs_mean)
+            init_cov = torch.diag_embed(torch.cat([init.cov.upper, init.cov.lower], -1))
+            belief = FullBelief(init.mean, init_cov)  # (B, 2m), (B, 2m, 2m)
         means, covs = [], []
         for t in range(steps):
             if self.step_order == "predict_update":
@@ -76,20 +93,25 @@ class FullCovCell(RKNCell):
                     "trans_noise_init") from err
             means.append(belief.mean)
             covs.append(belief.cov)
-            if self.step_order == "update_predict" and t + 1 < steps:
+            if self.step_order == "update_predict" and (t + 1 < steps or carry):
                 belief = self._predict(belief, flat_basis, noise)
-        return torch.stack(means, 1), torch.stack(covs, 1)
+        return torch.stack(means, 1), torch.stack(covs, 1), belief if carry else None
 
     def _predict(self, belief: FullBelief, flat_basis: Tensor, noise: Tensor) -> FullBelief:
         """Prediction with A_t from the previous posterior mean (the RKN's transition)."""
         transition = self.transition.matrix(belief.mean, flat_basis)  # (B, 2m, 2m)
         return predict_full(posterior=belief, transition=transition, transition_noise=noise)
 
-    def forward(self, obs_mean: Tensor, obs_var: Tensor,
-                obs_valid: Tensor | None = None) -> tuple[Tensor, FactorizedCov]:
-        """Posterior means (B, T, 2m) and block diagonals (upper, lower, side), each (B, T, m)."""
-        means, covs = self.filter_full(obs_mean, obs_var, obs_valid)
-        return means, block_diagonals(covs)
+    def filter_window(  # type: ignore[override]  # carries a FullBelief, not a Belief
+            self, obs_mean: Tensor, obs_var: Tensor, obs_valid: Tensor | None = None,
+            belief: FullBelief | None = None, *,
+            carry: bool = True) -> tuple[Tensor, FactorizedCov, FullBelief | None]:
+        """``filter_full_window`` with the covariances reduced to their block diagonals (upper,
+        lower, side), each (B, L, m), as the decoder reads them; ``forward`` (``RKNCell``) calls
+        it with ``carry`` False."""
+        means, covs, belief = self.filter_full_window(obs_mean, obs_var, obs_valid, belief,
+                                                      carry=carry)
+        return means, block_diagonals(covs), belief
 
 
 class FullCovRKN(RKN):

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from rkn.cell import STEP_ORDERS, RKNCell
-from rkn.interface import BernoulliPrediction, GaussianPrediction, SequenceModel
+from rkn.interface import BernoulliPrediction, GaussianPrediction, SequenceModel, WindowState
 from rkn.kalman import FactorizedCov
 from rkn.nets import (
     ACTIVATIONS,
@@ -142,6 +142,13 @@ class RKN(SequenceModel):
         Returns:
             Posterior means (B, T, 2m) and FactorizedCov(upper, lower, side), each (B, T, m).
         """
+        w, var, valid = self._encode(images, obs_valid)
+        return self.cell(w, var, valid)
+
+    def _encode(self, images: Tensor,
+                obs_valid: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Latent observations w (B, T, m), their variances (B, T, m) and the valid flags the
+        cell uses ((B, T) bool, or None when every step is updated)."""
         batch, steps = images.shape[:2]
         dtype = self.encoder.mean_head.weight.dtype
         w, var = self.encoder(images_to_batch(images, self.config.input_scale, dtype))
@@ -150,7 +157,7 @@ class RKN(SequenceModel):
         valid = None
         if self.config.use_obs_valid and obs_valid is not None:
             valid = obs_valid.to(torch.bool)
-        return self.cell(w, var, valid)
+        return w, var, valid
 
     def forward(
         self, images: Tensor, obs_valid: Tensor | None = None
@@ -166,6 +173,27 @@ class RKN(SequenceModel):
             BernoulliPrediction(probs) with (B, T, H, W, C).
         """
         post_mean, cov = self.filter(images, obs_valid)
+        return self._decode(post_mean, cov)
+
+    def forward_window(
+        self, images: Tensor, obs_valid: Tensor | None, state: WindowState
+    ) -> tuple[GaussianPrediction | BernoulliPrediction, WindowState]:
+        """``forward`` over one window of L steps, continuing from the filter belief ``state``.
+
+        The state is the belief the cell would start the next step from
+        (``RKNCell.filter_window``): for "predict_update" the posterior of the window's last
+        step, for "update_predict" the prior of the next step; the full-covariance RKN carries
+        its full covariance. Filtering the windows one after the other gives ``forward``'s
+        predictions of the whole sequence. Shapes: images (B, L, H, W, C), obs_valid (B, L);
+        the state is a ``Belief`` (mean (B, 2m), factors (B, m)) or a ``FullBelief``.
+        """
+        w, var, valid = self._encode(images, obs_valid)
+        post_mean, cov, belief = self.cell.filter_window(w, var, valid, state)
+        return self._decode(post_mean, cov), belief
+
+    def _decode(self, post_mean: Tensor,
+                cov: FactorizedCov) -> GaussianPrediction | BernoulliPrediction:
+        """Decode posterior means (B, T, 2m) and covariance factors (each (B, T, m))."""
         if self.config.decoder == "gaussian":
             mean, var = self.decoder(post_mean, torch.cat([cov.upper, cov.lower, cov.side], -1))
             return GaussianPrediction(mean=mean, var=var)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from harness.config import ROLES, ConfigError, load_config
-from harness.runspec import run_grid
+from harness.runspec import resolve_run, run_grid
+from harness.training import split_train_val
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "config" / "config.yaml"
@@ -79,3 +82,51 @@ def test_roles_match_the_schema() -> None:
     schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
     role = schema["properties"]["models"]["additionalProperties"]["properties"]["role"]
     assert tuple(role["enum"]) == ROLES
+
+
+def test_truncated_bptt_needs_models_that_train_on_windows(tmp_path: Path) -> None:
+    """training.bptt_length > 0 with a model that implements no windows (a user's model) is a
+    ConfigError naming the experiment, the setting and the model; a negative value is refused by
+    the schema; with 0 the same model is fine."""
+    pixel_gru = {"class": "tests.workflow.own_model:PixelGRU", "role": "baseline"}
+    content = {"models": {"pixel_gru": pixel_gru},
+               "experiments": {"pendulum_filtering": {"models": ["rkn", "lstm", "pixel_gru"],
+                                                      "training": {"bptt_length": 5}}}}
+    with pytest.raises(ConfigError, match=r"experiments.pendulum_filtering: training.bptt_length "
+                                          r"= 5 .*model pixel_gru .*forward_window"):
+        load_config([BASE, overlay(tmp_path, content)])
+    content["experiments"]["pendulum_filtering"]["training"]["bptt_length"] = -1
+    with pytest.raises(ConfigError, match="bptt_length: -1 is less than the minimum of 0"):
+        load_config([BASE, overlay(tmp_path, content)])
+    content["experiments"]["pendulum_filtering"]["training"]["bptt_length"] = 0
+    load_config([BASE, overlay(tmp_path, content)])
+    content["experiments"]["pendulum_filtering"]["models"] = ["rkn", "lstm"]
+    content["experiments"]["pendulum_filtering"]["training"]["bptt_length"] = 5
+    assert load_config([BASE, overlay(tmp_path, content)])["experiments"]["pendulum_filtering"]
+
+
+@pytest.mark.parametrize("scale", ["smoke", "quick", "paper"])
+def test_e3_script_overlay_gives_the_authors_run_script_settings(scale: str) -> None:
+    """config/e3_script.yaml after a scale validates and resolves E3 to the icml_submission run
+    script's settings (50 / 500 sequences of 150 steps, seeds 0 / 1, batch 50, 30 epochs,
+    truncated BPTT over 75-step windows; 45 sequences trained on after a validation split of 5),
+    under a scale name of its own; everything else stays as the scale says."""
+    files = [BASE, ROOT / "config" / f"{scale}.yaml"]
+    plain = load_config(files)
+    config = load_config([*files, ROOT / "config" / "e3_script.yaml"])
+    assert config["scale"] == "e3_script" != plain["scale"]
+    for experiment, model, seed in run_grid(plain):
+        before, after = resolve_run(plain, experiment, model, seed), resolve_run(config, experiment,
+                                                                                 model, seed)
+        assert after.model_params == before.model_params
+        if experiment != "multiple_pendulums":
+            assert dataclasses.replace(after, scale=before.scale) == before
+            continue
+        assert after.dataset_params == {"num_train": 50, "num_test": 500, "seq_len": 150,
+                                        "train_seed": 0, "test_seed": 1}
+        script = {"batch_size": 50, "epochs": 30, "bptt_length": 75}
+        assert {key: getattr(after.training, key) for key in script} == script
+        assert dataclasses.replace(after.training, **{k: getattr(before.training, k)
+                                                      for k in script}) == before.training
+        train, val = split_train_val({"images": np.zeros((50, 1))}, after.training.val_fraction)
+        assert (len(train["images"]), len(val["images"])) == (45, 5)

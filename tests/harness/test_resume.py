@@ -66,9 +66,9 @@ def tiny() -> tuple[dict, dict]:
     return splits["train"], splits["test"]
 
 
-def spec_for(model: str, epochs: int = 3):
+def spec_for(model: str, epochs: int = 3, **training):
     config = load_config([ROOT / "config" / "config.yaml", ROOT / "config" / "smoke.yaml"])
-    config["training"] = {**config["training"], "epochs": epochs, "batch_size": 4}
+    config["training"] = {**config["training"], "epochs": epochs, "batch_size": 4, **training}
     return resolve_run(config, "pendulum_filtering" if model != "dks_filter" else
                        "pendulum_imputation", model, 0)
 
@@ -97,6 +97,34 @@ def test_resumed_run_is_bit_identical(tmp_path: Path, tiny, model: str, stop_at:
     assert (run_dir / "metrics.json").read_bytes() == (tmp_path / "whole" / "metrics.json").read_bytes()
     assert history_without_time(run_dir) == history_without_time(tmp_path / "whole")
     assert not resumed.path.exists()  # removed once the run is complete
+
+
+@pytest.mark.parametrize("model", ["rkn", "lstm_small"])
+def test_truncated_bptt_run_resumes_bit_identically(tmp_path: Path, tiny, model: str) -> None:
+    """With training.bptt_length 4 (windows of 4, 4 and 2 of the 10 steps, an Adam step each) a
+    run stopped mid-epoch resumes from its checkpoint, taken between batches, to the metrics.json
+    and history of an uninterrupted run; those differ from whole-sequence training."""
+    train, test = tiny
+    spec = spec_for(model, bptt_length=4)
+    cpu = torch.device("cpu")
+    execute_run(spec, train_split=train, test_split=test, run_dir=tmp_path / "whole", device=cpu)
+    execute_run(spec_for(model), train_split=train, test_split=test,
+                run_dir=tmp_path / "untruncated", device=cpu)
+    assert history_without_time(tmp_path / "whole") != history_without_time(tmp_path /
+                                                                            "untruncated")
+    run_dir = tmp_path / "resumed"
+    stopper = StopAt(checkpoint.checkpoint_path(run_dir), spec.identity(), 0, stop_at=4)
+    with pytest.raises(checkpoint.RunInterrupted):
+        execute_run(spec, train_split=train, test_split=test, run_dir=run_dir, device=cpu,
+                    checkpointer=stopper)
+    resumed = run_checkpointer(spec, run_dir)
+    saved = resumed.load()
+    assert (saved["loop"].epoch, saved["loop"].step) == (2, 1)
+    assert max(int(s["step"]) for s in saved["optimizer"]["state"].values()) == 4 * 3
+    execute_run(spec, train_split=train, test_split=test, run_dir=run_dir, device=cpu,
+                checkpointer=resumed)
+    assert (run_dir / "metrics.json").read_bytes() == (tmp_path / "whole" / "metrics.json").read_bytes()
+    assert history_without_time(run_dir) == history_without_time(tmp_path / "whole")
 
 
 def test_stop_during_evaluation_resumes_without_training(tmp_path: Path, tiny) -> None:

@@ -76,3 +76,18 @@ def test_derived_seeds_are_stable_and_distinct() -> None:
     assert derive_seeds(0) == derive_seeds(0)
     assert derive_seeds(0)["init"] != derive_seeds(0)["batch_order"]
     assert derive_seeds(0) != derive_seeds(1)
+
+
+def test_whole_sequence_training_keeps_the_run_folder_and_truncation_renames_it(
+        tmp_path: Path) -> None:
+    """training.bptt_length at its default 0 (the training every run had before the setting
+    existed) is left out of a run's identity, so existing run folders keep their names; any
+    L > 0 gives new run folders."""
+    config = load_config([BASE])
+    spec = resolve_run(config, "multiple_pendulums", "rkn", 0)
+    assert spec.training.bptt_length == 0 and "bptt_length" not in spec.identity()["training"]
+    assert spec.to_dict()["training"]["bptt_length"] == 0  # config.json still states it
+    truncated = load_config([BASE, overlay(tmp_path, {"training": {"bptt_length": 75}})])
+    other = resolve_run(truncated, "multiple_pendulums", "rkn", 0)
+    assert other.identity()["training"]["bptt_length"] == 75
+    assert other.run_dir("r") != spec.run_dir("r")
