@@ -36,7 +36,7 @@ def worker(model_name: str, mode: str, device_name: str, steps: int, start: mp.B
     """One run: build, warm up, wait for the others, time ``steps`` steps, report."""
     import torch  # noqa: PLC0415 (each spawned process imports its own torch)
 
-    from harness import fast_step  # noqa: PLC0415
+    from harness.step import build_step, make_optimizer  # noqa: PLC0415
     from harness.config import load_config  # noqa: PLC0415
     from harness.registry import build_configured  # noqa: PLC0415
     from harness.training import TrainConfig  # noqa: PLC0415
@@ -47,14 +47,14 @@ def worker(model_name: str, mode: str, device_name: str, steps: int, start: mp.B
     model = build_configured(load_config([ROOT / "config" / "config.yaml"]), model_name,
                              {"image_size": SIZE, "target_dim": 2}).to(device)
     config = TrainConfig(compile=mode)
-    optimizer = fast_step.make_optimizer(model, config, device)
+    optimizer = make_optimizer(model, config, device)
     gen = torch.Generator().manual_seed(1)
     batch = {"images": torch.randint(0, 256, (BATCH, STEPS, SIZE, SIZE, 1), generator=gen,
                                      dtype=torch.uint8).to(device),
              "targets": torch.rand(BATCH, STEPS, 2, generator=gen).to(device)}
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     started = time.perf_counter()
-    step = fast_step.build_step(model, optimizer, config, batch)
+    step = build_step(model, optimizer, config, batch)
     for _ in range(3):
         step(batch)
     sync()

@@ -1,7 +1,8 @@
 """One training loop and one evaluation for every model (no per-model branches).
 
-Adam with gradient clipping, a seeded batch order, model selection on a validation split carved
-from the training data, and a single evaluation of the selected model on the test split.
+A seeded batch order, the step of ``harness.step`` (Adam with gradient clipping), model selection
+on a validation split carved from the training data, checkpoints (``harness.checkpoint``), and a
+single evaluation of the selected model on the test split.
 """
 
 from __future__ import annotations
@@ -17,79 +18,18 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from harness import checkpoint, metrics
+from harness import checkpoint, metrics, step
+from harness.settings import TrainConfig
+from harness.step import (FIX_HINT, BadResultError, NonFiniteLossError, Split, batch_loss,
+                          clip_gradients, train_step)
 from rkn import losses
-from rkn.interface import (BernoulliPrediction, GaussianPrediction, SequenceModel,
-                           WindowState, WindowsNotSupported, detach_state)
+from rkn.interface import BernoulliPrediction, GaussianPrediction, SequenceModel, WindowsNotSupported
 
 log = logging.getLogger(__name__)
 
-CLIP_MODES = ("per_tensor", "global", "none")
-SELECTION_RULES = ("best_val", "final")
-# training.compile: the eager step (reference), the per-time-step function compiled, or the whole
-# step captured in a CUDA graph (harness.fast_step).
-COMPILE_MODES = ("none", "inductor", "graph")
-
-
-# What to change when a run produces numbers that must not be published.
-FIX_HINT = ("lower training.learning_rate or clip harder (training.clip_mode / clip_value), and "
-            "check the dataset for corrupt values")
-
-
-class BadResultError(RuntimeError):
-    """The run produced a number a benchmark must not publish (non-finite or degenerate)."""
-
-
-class NonFiniteLossError(BadResultError):
-    """The training loss became NaN or infinite."""
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation settings (paper.md §1.10; defaults follow TF-master E1)."""
-
-    epochs: int = 500
-    batch_size: int = 50
-    learning_rate: float = 1e-3
-    # Keras' Adam epsilon; PyTorch's default is 1e-8 (paper.md §1.10).
-    adam_eps: float = 1e-7
-    # per_tensor: clip each gradient tensor's norm separately (Keras clipnorm, TF-master);
-    # global: one norm over all gradients (TF-icml); none: no clipping (PyTorch port).
-    clip_mode: str = "per_tensor"
-    clip_value: float = 5.0
-    # Fraction of the training sequences held out (the last ones) for model selection.
-    val_fraction: float = 0.1
-    # best_val: keep the epoch with the lowest validation loss; final: the last epoch.
-    model_selection: str = "best_val"
-    eval_batch_size: int = 100
-    # Minutes between training checkpoints (0: none; SIGTERM/SIGINT still write one). Not part of
-    # a run's identity: changing it neither renames run folders nor refuses a checkpoint.
-    checkpoint_minutes: float = 10.0
-    # How the training step runs (harness.fast_step): none (eager, the reference and the CPU
-    # default), inductor (torch.compile of the per-time-step function), graph (CUDA graph).
-    compile: str = "none"
-    # Truncated back-propagation through time (TF-icml, paper.md §1.10): 0 back-propagates through
-    # whole sequences; L > 0 cuts each batch into consecutive windows of L steps (the last may be
-    # shorter), each starting from the state the model reached at the end of the previous one,
-    # passed on detached, with one optimiser step per window.
-    bptt_length: int = 0
-
-    def __post_init__(self) -> None:
-        if self.clip_mode not in CLIP_MODES:
-            raise ValueError(f"clip_mode {self.clip_mode!r} is not one of {CLIP_MODES}")
-        if self.model_selection not in SELECTION_RULES:
-            raise ValueError(f"model_selection {self.model_selection!r} is not one of {SELECTION_RULES}")
-        if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
-            raise ValueError("epochs, batch_size and eval_batch_size must be at least 1")
-        if not 0.0 < self.val_fraction < 1.0:
-            raise ValueError(f"val_fraction must lie in (0, 1), got {self.val_fraction}")
-        if self.compile not in COMPILE_MODES:
-            raise ValueError(f"compile {self.compile!r} is not one of {COMPILE_MODES}")
-        if self.checkpoint_minutes < 0:
-            raise ValueError(f"checkpoint_minutes must be >= 0, got {self.checkpoint_minutes}")
-        if self.bptt_length < 0:
-            raise ValueError(f"bptt_length must be >= 0 (0: whole sequences), "
-                             f"got {self.bptt_length}")
+__all__ = ["BadResultError", "FitResult", "NonFiniteLossError", "Split", "TrainConfig",
+           "batch_loss", "clip_gradients", "evaluate", "fit", "mean_loss", "predict_split",
+           "split_train_val", "to_tensors", "train_step"]
 
 
 @dataclass
@@ -98,9 +38,6 @@ class FitResult:
 
     history: list[dict[str, float]] = field(default_factory=list)
     selected_epoch: int = 0
-
-
-Split = dict[str, Tensor]
 
 
 def to_tensors(arrays: dict[str, np.ndarray], device: torch.device) -> Split:
@@ -123,77 +60,6 @@ def split_train_val(split: dict[str, np.ndarray], val_fraction: float) -> tuple[
         raise ValueError(f"{num} training sequences are too few for a validation split of {val_fraction}")
     cut = num - num_val
     return {k: v[:cut] for k, v in split.items()}, {k: v[cut:] for k, v in split.items()}
-
-
-def batch_loss(model: SequenceModel, batch: Split) -> Tensor:
-    """The scalar to minimise for one batch: ``model.training_loss`` (by default the mean per-step
-    loss of its predictions; generative baselines return minus their ELBO)."""
-    return model.training_loss(batch["images"], batch.get("obs_valid"), batch["targets"])
-
-
-def train_step(model: SequenceModel, batch: Split, optimizer: torch.optim.Optimizer,
-               config: TrainConfig) -> Tensor:
-    """Optimise on one batch: one step (``batch_loss``, backward, gradient clipping, Adam), or,
-    with ``config.bptt_length`` L > 0, one such step per window of L steps (truncated BPTT).
-
-    Windows: the batch's sequences are cut into consecutive windows of L steps (the last may be
-    shorter); each window's loss is ``model.training_loss_window``, starting from the state the
-    model returned for the previous window, detached (``rkn.interface.detach_state``), so the
-    forward state crosses a window boundary and gradients do not. A window as long as the
-    sequences or longer runs the same operations as L = 0.
-
-    Returns the loss, detached (a 0-dim tensor on the model's device): with windows their mean
-    weighted by their numbers of steps, i.e. the per-step mean over the batch as for L = 0.
-
-    Raises:
-        NonFiniteLossError: a loss is NaN or infinite (checked before its gradient is applied).
-        rkn.interface.WindowsNotSupported: L > 0 for a model without windows.
-    """
-    if config.bptt_length == 0:
-        loss = batch_loss(model, batch)
-        _optimise(model, loss, optimizer, config)
-        return loss.detach()
-    steps = batch["images"].shape[1]
-    state: WindowState = None
-    losses, lengths = [], []
-    for start in range(0, steps, config.bptt_length):
-        window = {k: v[:, start : start + config.bptt_length] for k, v in batch.items()}
-        loss, state = model.training_loss_window(window["images"], window.get("obs_valid"),
-                                                 window["targets"], state)
-        length = window["images"].shape[1]
-        try:
-            _optimise(model, loss, optimizer, config)
-        except NonFiniteLossError as err:
-            raise NonFiniteLossError(f"window of steps {start + 1}-{start + length}: "
-                                     f"{err}") from None
-        state = detach_state(state)  # the next window continues from here without a gradient path
-        losses.append(loss.detach())
-        lengths.append(length)
-    if len(losses) == 1:
-        return losses[0]
-    return sum(loss * length for loss, length in zip(losses, lengths)) / steps
-
-
-def _optimise(model: nn.Module, loss: Tensor, optimizer: torch.optim.Optimizer,
-              config: TrainConfig) -> None:
-    """backward, clipping and one Adam step on ``loss``; NonFiniteLossError before any of them
-    when the loss is NaN or infinite."""
-    if not torch.isfinite(loss):
-        raise NonFiniteLossError(f"training loss became {float(loss.detach())}: {FIX_HINT}")
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    clip_gradients(model, config.clip_mode, config.clip_value)
-    optimizer.step()
-
-
-def clip_gradients(model: nn.Module, mode: str, value: float) -> None:
-    """Clip gradients per tensor (Keras clipnorm), globally, or not at all."""
-    if mode == "global":
-        nn.utils.clip_grad_norm_(model.parameters(), value)
-    elif mode == "per_tensor":
-        for param in model.parameters():
-            if param.grad is not None:
-                nn.utils.clip_grad_norm_([param], value)
 
 
 @torch.no_grad()
@@ -268,7 +134,8 @@ def fit(
     """
     if config.bptt_length > 0 and not model.supports_windows():
         raise WindowsNotSupported(type(model).__name__)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, eps=config.adam_eps)
+    device = train["images"].device
+    optimizer = step.make_optimizer(model, config, device)
     order_gen = torch.Generator().manual_seed(batch_order_seed)
     num = len(train["images"])
     state = LoopState()
@@ -277,6 +144,9 @@ def fit(
         optimizer.load_state_dict(resume["optimizer"])
         checkpoint.restore_rng_states(resume["rng"], order_gen)
         state = resume["loop"]
+    train_on = step.build_step(model, optimizer, config,
+                               {k: v[: config.batch_size] for k, v in train.items()})
+    drop_ragged = step.drops_ragged_batches(config) and num > config.batch_size
     while state.epoch <= config.epochs:
         epoch, start = state.epoch, time.perf_counter()
         if state.order is None:
@@ -284,13 +154,15 @@ def fit(
         model.train()
         for first in range(state.step * config.batch_size, num, config.batch_size):
             idx = state.order[first : first + config.batch_size]
+            state.step += 1
+            if drop_ragged and len(idx) < config.batch_size:
+                continue  # a CUDA graph has one batch shape (harness.step)
             try:
-                loss = train_step(model, {k: v[idx] for k, v in train.items()}, optimizer, config)
+                loss = train_on({k: v[idx] for k, v in train.items()})
             except NonFiniteLossError as err:
                 raise NonFiniteLossError(f"epoch {epoch}, batch {first // config.batch_size}: "
                                          f"{err}") from None
-            state.losses.append(float(loss))
-            state.step += 1
+            state.losses.append(loss)  # on the device: read once per epoch, not per step
             if checkpointer is not None and checkpointer.due():
                 checkpointer.save(_snapshot(model, optimizer, order_gen, state),
                                   f"epoch {epoch}, step {state.step}")
@@ -298,13 +170,17 @@ def fit(
                     raise checkpoint.RunInterrupted(
                         f"stopped by signal {checkpointer.stop_signal} at epoch {epoch}, step "
                         f"{state.step}; checkpoint {checkpointer.path}")
+        train_losses = [float(loss) for loss in state.losses]
+        if not all(map(math.isfinite, train_losses)):
+            raise NonFiniteLossError(f"training loss became non-finite in epoch {epoch}: "
+                                     f"{FIX_HINT}")
         val_loss = mean_loss(model, val, config.eval_batch_size)
         if not math.isfinite(val_loss):
             raise BadResultError(
                 f"validation loss is {val_loss} at epoch {epoch}: the predictions on the "
                 f"validation split (the last {len(val['images'])} training sequences) are not "
                 f"finite; {FIX_HINT}")
-        row = {"epoch": epoch, "train_loss": float(np.mean(state.losses)), "val_loss": val_loss,
+        row = {"epoch": epoch, "train_loss": float(np.mean(train_losses)), "val_loss": val_loss,
                "seconds": time.perf_counter() - start}
         state.result.history.append(row)
         log.info("epoch %d/%d train_loss %.4f val_loss %.4f", epoch, config.epochs,

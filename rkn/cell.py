@@ -52,6 +52,9 @@ class RKNCell(nn.Module):
         self.step_order = step_order
         self.init_cov = float(init_cov)
         self._var_act, inverse = var_activation(var_act)
+        # The per-time-step functions the filter loop calls; compile_steps swaps in compiled ones.
+        self._predict_fn = self.predict_step
+        self._update_fn = self._update
         if learn_init_cov:
             raw = torch.full((2, self.latent_obs_dim), inverse(self.init_cov))
             self.raw_init_cov: nn.Parameter | None = nn.Parameter(raw)  # rows: upper, lower
@@ -128,17 +131,21 @@ class RKNCell(nn.Module):
         means, uppers, lowers, sides = [], [], [], []
         for t in range(steps):
             if self.step_order == "predict_update":
-                belief = kalman.predict(belief, self.transition.matrix(belief.mean, flat_basis), noise)
+                belief = self._predict_fn(belief, flat_basis, noise)
             valid_t = None if obs_valid is None else obs_valid[:, t]
-            belief = self._update(belief, obs_mean[:, t], obs_var[:, t], valid_t)
+            belief = self._update_fn(belief, obs_mean[:, t], obs_var[:, t], valid_t)
             means.append(belief.mean)
             uppers.append(belief.cov.upper)
             lowers.append(belief.cov.lower)
             sides.append(belief.cov.side)
             if self.step_order == "update_predict" and (t + 1 < steps or carry):
-                belief = kalman.predict(belief, self.transition.matrix(belief.mean, flat_basis), noise)
+                belief = self._predict_fn(belief, flat_basis, noise)
         cov = FactorizedCov(torch.stack(uppers, 1), torch.stack(lowers, 1), torch.stack(sides, 1))
         return torch.stack(means, 1), cov, belief if carry else None
+
+    def predict_step(self, belief: Belief, flat_basis: Tensor, noise: Tensor) -> Belief:
+        """One prediction through the locally linear transition A_t(mu^+_{t-1}) (§1.3, §1.4)."""
+        return kalman.predict(belief, self.transition.matrix(belief.mean, flat_basis), noise)
 
     @staticmethod
     def _update(prior: Belief, w: Tensor, var: Tensor, valid: Tensor | None) -> Belief:
@@ -146,3 +153,13 @@ class RKNCell(nn.Module):
         if valid is None:
             return kalman.update(prior, w, var)
         return kalman.masked_update(prior, w, var, valid)
+
+    def compile_steps(self) -> None:
+        """Compile the per-time-step functions (prediction, update) with ``torch.compile``.
+
+        Each is a handful of small kernels that inductor fuses; the time loop around them stays
+        in Python (compiling the unrolled loop of 75 steps took minutes and ran no faster).
+        Shapes are static per batch size, so a ragged last batch compiles once more.
+        """
+        self._predict_fn = torch.compile(self.predict_step, dynamic=False)
+        self._update_fn = torch.compile(self._update, dynamic=False)

@@ -97,6 +97,10 @@ class FullCovCell(RKNCell):
                 belief = self._predict(belief, flat_basis, noise)
         return torch.stack(means, 1), torch.stack(covs, 1), belief if carry else None
 
+    def compile_steps(self) -> None:
+        """Nothing: the full-covariance filter stays eager (its Cholesky failures must surface
+        as ``FilterFailure`` with the step; it is an ablation, not a paper-scale cost)."""
+
     def _predict(self, belief: FullBelief, flat_basis: Tensor, noise: Tensor) -> FullBelief:
         """Prediction with A_t from the previous posterior mean (the RKN's transition)."""
         transition = self.transition.matrix(belief.mean, flat_basis)  # (B, 2m, 2m)

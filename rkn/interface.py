@@ -203,7 +203,7 @@ class SequenceModel(nn.Module):
 
     def compile_steps(self) -> None:
         """Compile the per-time-step function with ``torch.compile`` (``training.compile:
-        inductor``, ``harness.fast_step``). Default: nothing, for models whose recurrence is
+        inductor``, ``harness.step``). Default: nothing, for models whose recurrence is
         already one fused kernel (LSTM, GRU) or that stay eager (the generative baselines)."""
 
     def num_trained_parameters(self) -> int:

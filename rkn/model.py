@@ -119,6 +119,10 @@ class RKN(SequenceModel):
         self.decoder = build_decoder(config, mean_in=2 * m, var_in=3 * m)
         apply_init(self, self.encoder, config.init)
 
+    def compile_steps(self) -> None:
+        """Compile the filter's per-time-step functions (``training.compile: inductor``)."""
+        self.cell.compile_steps()
+
     def num_trained_parameters(self) -> int:
         """Trained parameters: transition-basis entries outside the band are stored (as in TF) but
         fixed at zero by the mask and never trained, so they are not counted (Keras'

@@ -21,7 +21,7 @@ from harness.config import load_config
 from harness.runner import RUN_FILES
 from harness.runspec import config_dataset_dir, efficiency_file, resolve_run, run_grid
 from tests.reduced_config import reduced_smoke
-from harness.training import CLIP_MODES, SELECTION_RULES, TrainConfig
+from harness.settings import CLIP_MODES, COMPILE_MODES, SELECTION_RULES, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "config" / "config.yaml"
@@ -154,6 +154,7 @@ def test_schema_matches_the_python_dataclasses() -> None:
     assert set(training) == {field.name for field in dataclasses.fields(TrainConfig)}
     assert set(training["clip_mode"]["enum"]) == set(CLIP_MODES)
     assert set(training["model_selection"]["enum"]) == set(SELECTION_RULES)
+    assert tuple(training["compile"]["enum"]) == COMPILE_MODES
     dataset = schema["properties"]["datasets"]["additionalProperties"]
     params = {key for spec in DATASETS.values() for key in spec.defaults}
     assert set(dataset["properties"]["params"]["properties"]) == params

@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from datasets.store import load_split  # noqa: E402
-from harness import training  # noqa: E402
+from harness import step, training  # noqa: E402
 from harness.config import load_config  # noqa: E402
 from harness.runner import RUN_FILES  # noqa: E402
 from harness.runspec import RunSpec, resolve_run  # noqa: E402
@@ -118,7 +118,7 @@ def test_interrupt_leaves_no_run_folder(tmp_path: Path, configs: list[str], monk
     def interrupt(model, batch):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(training, "batch_loss", interrupt)
+    monkeypatch.setattr(step, "batch_loss", interrupt)
     assert train.main(configs + ["--experiment", "pendulum_filtering", "--model", "rkn", "--seed", "0"]) == 130
     assert not run_dir(tmp_path, "rkn").exists()
     assert leftovers(tmp_path) == []
@@ -128,7 +128,7 @@ def test_nan_loss_leaves_no_run_folder(tmp_path: Path, configs: list[str], monke
                                        capsys: pytest.CaptureFixture) -> None:
     """A NaN loss exits 2 with advice, and neither the run folder nor temporary files remain."""
     assert simulate.main(configs + ["--dataset", "pendulum_filtering"]) == 0
-    monkeypatch.setattr(training, "batch_loss", lambda model, batch: training.torch.tensor(float("nan")))
+    monkeypatch.setattr(step, "batch_loss", lambda model, batch: training.torch.tensor(float("nan")))
     code = train.main(configs + ["--experiment", "pendulum_filtering", "--model", "gru", "--seed", "0"])
     assert code == 2
     assert "learning_rate" in capsys.readouterr().err
