@@ -96,6 +96,10 @@ class RecurrentBaseline(SequenceModel):
         with torch.no_grad():
             self._init_gate_biases(self.rnn.bias_ih_l0, units)
 
+    def recurrent_core(self) -> nn.Module:
+        """The fused LSTM/GRU layer."""
+        return self.rnn
+
     def _make_rnn(self, in_size: int, units: int) -> nn.LSTM | nn.GRU:
         """The recurrent core (batch_first, one layer)."""
         raise NotImplementedError

@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from harness.registry import build_configured
 from rkn.cell import RKNCell
+from rkn.interface import SequenceModel
 
 log = logging.getLogger(__name__)
 
@@ -42,19 +43,20 @@ MIB = 2**20
 SEED = 0
 
 
-def recurrent_core(model: nn.Module, name: str) -> nn.Module:
-    """The part of ``model`` that carries the state from step to step.
+def recurrent_core(model: SequenceModel, name: str) -> nn.Module:
+    """The part of ``model`` that carries the state from step to step
+    (``SequenceModel.recurrent_core``).
 
     Raises:
-        ValueError: the model has neither an RKN cell (``.cell``) nor a torch recurrent layer
-            (``.rnn``), so its core cannot be measured.
+        ValueError: the model has no core this module can measure (an RKN cell or a torch
+            LSTM/GRU layer).
     """
-    if isinstance(getattr(model, "cell", None), RKNCell):
-        return model.cell
-    if isinstance(getattr(model, "rnn", None), nn.RNNBase):
-        return model.rnn
+    core = model.recurrent_core()
+    if isinstance(core, (RKNCell, nn.RNNBase)):
+        return core
     raise ValueError(f"efficiency.models: model {name!r} ({type(model).__name__}) has no recurrent "
-                     "core to measure (an RKN cell as .cell or a torch LSTM/GRU as .rnn)")
+                     "core to measure (SequenceModel.recurrent_core: an RKN cell or a torch "
+                     "LSTM/GRU layer)")
 
 
 def core_parameters(core: nn.Module) -> int:

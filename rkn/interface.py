@@ -201,6 +201,12 @@ class SequenceModel(nn.Module):
         """Fit the statistics of a parameter-free predictor (``trainable`` False) on the training
         split (numpy arrays as stored: images, targets, optional obs_valid). Default: nothing."""
 
+    def recurrent_core(self) -> nn.Module | None:
+        """The module that carries the state from step to step (claim 7 measures its
+        parameters, time and memory against m, ``harness.efficiency``): the RKN's cell, the
+        LSTM/GRU layer. Default: None (no core to measure)."""
+        return None
+
     def compile_steps(self) -> None:
         """Compile the per-time-step function with ``torch.compile`` (``training.compile:
         inductor``, ``harness.step``). Default: nothing, for models whose recurrence is

@@ -119,6 +119,10 @@ class RKN(SequenceModel):
         self.decoder = build_decoder(config, mean_in=2 * m, var_in=3 * m)
         apply_init(self, self.encoder, config.init)
 
+    def recurrent_core(self) -> nn.Module:
+        """The filter cell (``rkn.cell.RKNCell``; the full-covariance cell for its variant)."""
+        return self.cell
+
     def compile_steps(self) -> None:
         """Compile the filter's per-time-step functions (``training.compile: inductor``)."""
         self.cell.compile_steps()
