@@ -98,6 +98,16 @@ def side_of_zero(row: dict) -> str:
     return "above 0" if row["ci_lo"] > 0 else "below 0" if row["ci_hi"] < 0 else "contains 0"
 
 
+def paired_with(evidence: Evidence, role: str) -> tuple[list[str], Verdict | None]:
+    """The experiment's models of ``role`` to pair with the RKN, and the inconclusive verdict
+    when there is no RKN (role ``rkn``) or no such model (else None)."""
+    models = evidence.with_role(role)
+    if evidence.reference is None or not models:
+        return models, Verdict("inconclusive",
+                               (f"no model with role 'rkn' and role '{role}' to pair",))
+    return models, None
+
+
 def too_few_seeds(n_pairs: list[int], reasons: list[str]) -> Verdict | None:
     """The inconclusive verdict when fewer than ``MIN_SEEDS`` seeds are paired, else None."""
     if n_pairs and min(n_pairs) < MIN_SEEDS:

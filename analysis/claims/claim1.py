@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from analysis.claims.base import (MIN_SEEDS, Claim, Evidence, Verdict, interval, side_of_zero,
-                                  too_few_seeds)
+from analysis.claims.base import (MIN_SEEDS, Claim, Evidence, Verdict, interval, paired_with,
+                                  side_of_zero, too_few_seeds)
 from analysis.tables import fmt
 
 # How much worse than a baseline the RKN's RMSE may be, as a fraction of the baseline's mean
@@ -22,9 +22,9 @@ RULE = (
 
 def judge(evidence: Evidence) -> Verdict:
     """Judge claim 1 (see RULE) from the paired differences rkn − baseline."""
-    baselines = evidence.with_role("baseline")
-    if evidence.reference is None or not baselines:
-        return Verdict("inconclusive", ("no model with role 'rkn' and role 'baseline' to pair",))
+    baselines, missing = paired_with(evidence, "baseline")
+    if missing:
+        return missing
     reasons, better, worse, n_pairs = [], [], [], []
     for b in baselines:
         ll, rmse = evidence.paired_row(b, "log_lik"), evidence.paired_row(b, "rmse")

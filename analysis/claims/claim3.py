@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 
 from analysis.claim_figures import error_histograms_figure, visibility_example_figure
-from analysis.claims.base import (MIN_SEEDS, Claim, Evidence, Verdict, interval, too_few_seeds)
+from analysis.claims.base import (MIN_SEEDS, Claim, Evidence, Verdict, interval, paired_with,
+                                  too_few_seeds)
 from analysis.tables import fmt
 
 # Coverage of N(0, 1) within 1 and 2 standard deviations, and how far a model's coverages may lie
@@ -31,9 +32,10 @@ def calibration_gap(row: dict) -> float:
 
 def judge(evidence: Evidence) -> Verdict:
     """Judge claim 3 (see RULE) from the paired differences and the per-model coverages."""
-    reference, baselines = evidence.reference, evidence.with_role("baseline")
-    if reference is None or not baselines:
-        return Verdict("inconclusive", ("no model with role 'rkn' and role 'baseline' to pair",))
+    reference = evidence.reference
+    baselines, missing = paired_with(evidence, "baseline")
+    if missing:
+        return missing
     reasons, better, worse, n_pairs = [], [], [], []
     for b in baselines:
         ll = evidence.paired_row(b, "log_lik")

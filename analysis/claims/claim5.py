@@ -7,7 +7,8 @@ beside the verdict but does not decide it.
 
 from __future__ import annotations
 
-from analysis.claims.base import (MIN_SEEDS, Claim, Evidence, Verdict, interval, too_few_seeds)
+from analysis.claims.base import (MIN_SEEDS, Claim, Evidence, Verdict, interval, paired_with,
+                                  too_few_seeds)
 from analysis.tables import fmt
 
 # "Clearly beats": half the smaller published gap (ICLR Table 2 with noise: 6.259 - 5.21 = 1.05
@@ -26,9 +27,9 @@ RULE = (
 
 def judge(evidence: Evidence) -> Verdict:
     """Judge claim 5 (see RULE) for one E4 experiment from its paired differences."""
-    baselines = evidence.with_role("baseline")
-    if evidence.reference is None or not baselines:
-        return Verdict("inconclusive", ("no model with role 'rkn' and role 'baseline' to pair",))
+    baselines, missing = paired_with(evidence, "baseline")
+    if missing:
+        return missing
     reasons, above, below, n_pairs = [], [], [], []
     for b in baselines:
         ll = evidence.paired_row(b, "log_lik")

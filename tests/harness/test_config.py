@@ -12,16 +12,10 @@ import yaml
 from harness.config import ROLES, ConfigError, load_config
 from harness.runspec import resolve_run, run_grid
 from harness.training import split_train_val
+from tests.overlay import overlay
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "config" / "config.yaml"
-
-
-def overlay(tmp_path: Path, content: dict) -> Path:
-    """Write a config overlay into the test's temporary folder."""
-    path = tmp_path / "overlay.yaml"
-    path.write_text(yaml.safe_dump(content))
-    return path
 
 
 @pytest.mark.parametrize("scale", ["smoke", "quick"])

@@ -5,20 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from harness.config import ConfigError, load_config
 from harness.runspec import config_dataset_dir, derive_seeds, resolve_run, run_grid
+from tests.overlay import overlay
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "config" / "config.yaml"
-
-
-def overlay(tmp_path: Path, content: dict) -> Path:
-    """Write a config overlay into the test's temporary folder."""
-    path = tmp_path / "overlay.yaml"
-    path.write_text(yaml.safe_dump(content))
-    return path
 
 
 def test_resolve_run_names_valid_choices() -> None:
