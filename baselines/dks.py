@@ -32,7 +32,8 @@ from torch import Tensor, nn
 
 from rkn.interface import BernoulliPrediction, SequenceModel, WindowState
 from rkn.losses import bernoulli_nll
-from rkn.nets import EncoderDecoderConfig, apply_init, build_decoder, build_encoder, check_choice, images_to_batch
+from rkn.decoders import build_decoder
+from rkn.nets import EncoderDecoderConfig, apply_init, build_encoder, check_choice, images_to_batch
 
 DIRECTIONS = ("backward", "forward")
 SCALE_FLOOR = 1e-4

@@ -29,7 +29,8 @@ from torch import Tensor, nn
 
 from rkn.interface import BernoulliPrediction, SequenceModel, WindowState
 from rkn.losses import bernoulli_nll
-from rkn.nets import EncoderDecoderConfig, apply_init, build_decoder, build_encoder, check_choice, images_to_batch, mlp
+from rkn.decoders import build_decoder
+from rkn.nets import EncoderDecoderConfig, apply_init, build_encoder, check_choice, images_to_batch, mlp
 
 VAR_FLOOR = 1e-6
 # |1 + r^T v| = |det A| is clamped away from 0 inside its logarithm (§5.2 pitfall).

@@ -29,7 +29,8 @@ from torch import Tensor, nn
 from baselines.lgssm import Gaussian, predict, rts_smooth, update
 from rkn.interface import BernoulliPrediction, FilterFailure, SequenceModel, WindowState
 from rkn.losses import bernoulli_nll
-from rkn.nets import EncoderDecoderConfig, apply_init, build_decoder, build_encoder, check_choice, images_to_batch
+from rkn.decoders import build_decoder
+from rkn.nets import EncoderDecoderConfig, apply_init, build_encoder, check_choice, images_to_batch
 
 IMPUTATIONS = ("filter", "smooth")
 # Floor of the encoder variance (a float32 elup1 can underflow to 0 for very negative inputs).

@@ -21,10 +21,10 @@ import torch
 from torch import Tensor, nn
 
 from rkn.interface import BernoulliPrediction, GaussianPrediction, SequenceModel, WindowState
+from rkn.decoders import build_decoder
 from rkn.nets import (
     EncoderDecoderConfig,
     apply_init,
-    build_decoder,
     build_encoder,
     check_choice,
     images_to_batch,

@@ -15,12 +15,12 @@ from torch import Tensor, nn
 from rkn.cell import STEP_ORDERS, RKNCell
 from rkn.interface import BernoulliPrediction, GaussianPrediction, SequenceModel, WindowState
 from rkn.kalman import FactorizedCov
+from rkn.decoders import build_decoder
 from rkn.nets import (
     ACTIVATIONS,
     VAR_ACTS,
     EncoderDecoderConfig,
     apply_init,
-    build_decoder,
     build_encoder,
     check_choice,
     images_to_batch,
