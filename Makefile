@@ -6,11 +6,17 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SCALE ?= quick
 PROFILE ?= default
+# Extra config overlays after the scale's file (later files win), e.g. OVERLAY=my_overlay.yaml.
+OVERLAY ?=
+CONFIGS = config/config.yaml config/$(SCALE).yaml $(OVERLAY)
 # --workflow-profile none: only profiles/$(PROFILE) applies (else Snakemake adds profiles/default on top).
-SNAKEMAKE = $(BIN)/snakemake --profile profiles/$(PROFILE) --workflow-profile none \
-	--configfile config/config.yaml config/$(SCALE).yaml
+# Targets go before --configfile, which takes every file name that follows it.
+SNAKEMAKE = $(BIN)/snakemake --profile profiles/$(PROFILE) --workflow-profile none
+CONFIG_ARGS = --configfile $(CONFIGS)
+# The configs checked by the project's own loader first: exit 2 with its message (file, line, key).
+CHECK_CONFIG = $(BIN)/python workflow/scripts/run_targets.py $(addprefix --config ,$(CONFIGS)) > /dev/null
 
-.PHONY: venv test test-fast reproduce pipeline smoke-from-scratch refresh-smoke-reference benchmark paper-report clean
+.PHONY: venv test test-fast reproduce pipeline runs smoke-from-scratch refresh-smoke-reference benchmark paper-report clean
 
 $(STAMP): requirements.txt requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,8 +46,19 @@ test-fast: $(STAMP)
 reproduce: pipeline
 
 pipeline: $(STAMP)
-	$(SNAKEMAKE)
-	$(SNAKEMAKE) --report reports/$(SCALE)/report.html
+	@test -f config/$(SCALE).yaml || { echo "SCALE=$(SCALE): no config/$(SCALE).yaml; scales: smoke, quick, paper (or a file you add)"; exit 2; }
+	@$(CHECK_CONFIG)
+	$(SNAKEMAKE) $(CONFIG_ARGS)
+	$(SNAKEMAKE) --report reports/$(SCALE)/report.html $(CONFIG_ARGS)
+
+# The runs of one experiment (EXPERIMENT=name; several: EXPERIMENT="a b") without the report,
+# which waits for every experiment of the scale.
+runs: $(STAMP)
+	@test -n "$(EXPERIMENT)" || { echo "usage: make runs SCALE=quick EXPERIMENT=multiple_pendulums [OVERLAY=config/e3_script.yaml]"; exit 2; }
+	@test -f config/$(SCALE).yaml || { echo "SCALE=$(SCALE): no config/$(SCALE).yaml; scales: smoke, quick, paper (or a file you add)"; exit 2; }
+	targets=$$($(BIN)/python workflow/scripts/run_targets.py $(addprefix --config ,$(CONFIGS)) \
+		$(addprefix --experiment ,$(EXPERIMENT))) || exit 2; \
+	$(SNAKEMAKE) $$targets $(CONFIG_ARGS)
 
 smoke-from-scratch: $(STAMP)
 	rm -rf results/smoke logs/smoke

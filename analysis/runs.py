@@ -19,9 +19,10 @@ from typing import Any
 
 import pandas as pd
 
-from harness.runspec import run_grid
+from harness.runspec import resolve_run, results_identity, run_grid
 
 REQUIRED_FILES = ("config.json", "metrics.json", "history.csv")
+HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss")
 
 
 class MissingRunsError(RuntimeError):
@@ -69,7 +70,73 @@ class ExperimentRuns:
 
 
 def _read_json(path: Path) -> dict:
-    return json.loads(path.read_text())
+    """A run file as a JSON object; BadRunError naming the file when it is not one."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise BadRunError(f"{path} cannot be read as JSON ({err}); delete the run folder and train "
+                          "it again, no report was written") from None
+    if not isinstance(value, dict):
+        raise BadRunError(f"{path} must hold a JSON object; delete the run folder and train it "
+                          "again, no report was written")
+    return value
+
+
+def _differences(expected: dict, actual: dict, where: str = "") -> list[str]:
+    """Key paths at which two nested mappings differ."""
+    found = []
+    for key in sorted(set(expected) | set(actual)):
+        path = f"{where}.{key}" if where else key
+        a, b = expected.get(key), actual.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            found += _differences(a, b, path)
+        elif a != b:
+            found.append(f"{path} ({b!r} in the folder, {a!r} in the config)")
+    return found
+
+
+def check_settings(folder: Path, run_config: dict, config: dict) -> None:
+    """Refuse a run folder trained with other settings than the config's run of the same
+    (experiment, model, seed): a report must not mix runs of two configs.
+
+    Raises:
+        BadRunError: naming the folder and the settings that differ.
+    """
+    spec = resolve_run(config, run_config["experiment"], run_config["model"], run_config["seed"])
+    expected = json.loads(json.dumps(spec.identity()))  # tuples -> lists, as in config.json
+    differ = _differences(expected, results_identity(run_config))
+    if differ:
+        raise BadRunError(
+            f"{folder} was trained with other settings than this config's run "
+            f"{spec.run_name}: {'; '.join(differ[:5])}; pass the run folders of this config "
+            "(or the config that made them), no report was written")
+
+
+def check_flags(folder: Path, metrics: dict[str, float]) -> None:
+    """A flag metric (``converged``) must be 0 or 1."""
+    if "converged" in metrics and metrics["converged"] not in (0.0, 1.0):
+        raise BadRunError(f"{folder}/metrics.json: converged = {metrics['converged']!r} must be 0 "
+                          "or 1; delete the run folder and train it again, no report was written")
+
+
+def read_history(folder: Path) -> pd.DataFrame:
+    """The run's history.csv (one row per epoch: epoch, train_loss, val_loss, seconds).
+
+    Raises:
+        BadRunError: the file cannot be parsed, lacks a column or has no row; names the file.
+    """
+    path = folder / "history.csv"
+    try:
+        history = pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.ParserError) as err:
+        raise BadRunError(f"{path} cannot be read as CSV ({err}); delete the run folder and "
+                          "train it again, no report was written") from None
+    missing = [c for c in HISTORY_COLUMNS if c not in history.columns]
+    if missing or history.empty:
+        what = f"has no column {', '.join(missing)}" if missing else "has no row"
+        raise BadRunError(f"{path} {what}; delete the run folder and train it again, no report "
+                          "was written")
+    return history
 
 
 def read_metrics(run_dir: Path) -> dict[str, float]:
@@ -86,7 +153,27 @@ def read_metrics(run_dir: Path) -> dict[str, float]:
                               "delete the run folder and train it again (a run must fail rather "
                               "than publish it), no report was written")
         metrics[key] = float(value)
+    check_flags(run_dir, metrics)
     return metrics
+
+
+def check_same_keys(rows: list[dict], found: dict) -> None:
+    """Every seed of a model reports the same metrics: a key missing from one seed would make a
+    mean over fewer seeds than the table's seed count.
+
+    Raises:
+        BadRunError: naming the folder and the missing keys.
+    """
+    by_model: dict[str, set[str]] = {}
+    for row in rows:
+        by_model.setdefault(row["model"], set()).update(row)
+    for row in rows:
+        missing = sorted(by_model[row["model"]] - set(row))
+        if missing:
+            folder = found[(row["experiment"], row["model"], row["seed"])][0]
+            raise BadRunError(f"{folder}/metrics.json lacks {', '.join(missing)}, which the other "
+                              f"seeds of {row['model']} report; delete the run folder and train it "
+                              "again, no report was written")
 
 
 def complete_experiments(config: dict, run_dirs: Iterable[str | Path]) -> tuple[dict, dict]:
@@ -138,6 +225,9 @@ def collect_experiments(config: dict, run_dirs: Iterable[str | Path]) -> dict[st
         if key in found:
             raise MissingRunsError(f"two run folders for {key}: {found[key][0]} and {folder}; "
                                    "pass the folders of one config only")
+        if key[0] in config["experiments"]:
+            check_settings(folder, run_config, config)
+        read_history(folder)
         found[key] = (folder, run_config)
     expected = run_grid(config)
     missing = [key for key in expected if key not in found]
@@ -151,6 +241,7 @@ def collect_experiments(config: dict, run_dirs: Iterable[str | Path]) -> dict[st
         keys = [(name, m, int(s)) for m in spec["models"] for s in spec["seeds"]]
         rows = [{"experiment": e, "model": m, "seed": s, **read_metrics(found[(e, m, s)][0])}
                 for e, m, s in keys]
+        check_same_keys(rows, found)
         frame = pd.DataFrame(rows)
         metric_cols = sorted(c for c in frame.columns if c not in ("experiment", "model", "seed"))
         experiments[name] = ExperimentRuns(

@@ -74,6 +74,9 @@ def _sha256(path: Path) -> str:
 def _read_meta(directory: Path) -> dict[str, Any]:
     """Read and minimally validate ``meta.json``; raise DatasetError if missing or unreadable."""
     path = directory / META_FILE
+    if not directory.exists():  # nothing to delete: the data was never made
+        raise DatasetError(f"{path}: metadata file is missing: {directory} does not exist, the "
+                           "dataset has not been simulated yet. Fix: simulate it first.")
     if not path.is_file():
         raise DatasetError(f"{path}: metadata file is missing. {_fix_hint(directory)}")
     try:

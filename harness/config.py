@@ -49,6 +49,50 @@ class ConfigError(ValueError):
     """The benchmark config is invalid; the message says which key and how to fix it."""
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key repeated in one mapping: plain YAML keeps the last
+    value and silently drops the others (a second ``training:`` block, a model defined twice)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                first = seen[key]
+                raise yaml.constructor.ConstructorError(
+                    f"key {key!r} is repeated in one mapping (first at line {first.line + 1}); "
+                    "YAML would keep only the last value: merge the two into one entry",
+                    None, "repeated here", key_node.start_mark)
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: Path) -> Any:
+    """One YAML file, with repeated keys refused; parse errors name the file and line.
+
+    Raises:
+        ConfigError: the file cannot be read or parsed, or repeats a key in one mapping.
+    """
+    try:
+        with path.open(encoding="utf-8") as stream:  # the stream's name goes into error marks
+            return yaml.load(stream, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise ConfigError(f"config file {path} cannot be read as YAML: {err}") from None
+
+
+def _non_finite(value: Any, where: str = "") -> tuple[str, float] | None:
+    """(key path, value) of the first NaN or infinite number in ``value`` (YAML's .nan / .inf)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where or "(top level)", value
+    items = value.items() if isinstance(value, dict) else (
+        enumerate(value) if isinstance(value, list) else ())
+    for key, item in items:
+        found = _non_finite(item, f"{where}.{key}" if where else str(key))
+        if found:
+            return found
+    return None
+
+
 def deep_merge(base: dict, overlay: dict) -> dict:
     """Recursively merge ``overlay`` into a copy of ``base``; lists and scalars are replaced."""
     merged = copy.deepcopy(base)
@@ -73,12 +117,13 @@ def load_config(paths: list[str | Path]) -> dict:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
-        try:
-            layer = yaml.safe_load(path.read_text()) or {}
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-            raise ConfigError(f"config file {path} cannot be read as YAML: {err}") from None
+        layer = read_yaml(path) or {}
         if not isinstance(layer, dict):
             raise ConfigError(f"config file {path} must hold a mapping at the top level")
+        bad = _non_finite(layer)
+        if bad:
+            raise ConfigError(f"config file {path}: {bad[0]} is {bad[1]!r}; every number "
+                              "in the config must be finite (YAML .nan / .inf are not values)")
         config = deep_merge(config, layer)
     validate_config(config)
     return config

@@ -59,10 +59,7 @@ class RunSpec:
         """The settings that decide the run's numbers: ``to_dict`` without the training keys that
         do not (``NOT_RESULTS``) and without later settings at their neutral value
         (``ADDED_AT_NEUTRAL``); the run folder's hash and a checkpoint's check use it."""
-        spec = self.to_dict()
-        spec["training"] = {k: v for k, v in spec["training"].items() if k not in NOT_RESULTS
-                            and not (k in ADDED_AT_NEUTRAL and v == ADDED_AT_NEUTRAL[k])}
-        return spec
+        return results_identity(self.to_dict())
 
     @property
     def run_name(self) -> str:
@@ -80,6 +77,18 @@ class RunSpec:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the training config as a plain mapping)."""
         return dataclasses.asdict(self)
+
+
+def results_identity(spec: dict[str, Any]) -> dict[str, Any]:
+    """``RunSpec.identity`` of a spec in its ``to_dict`` form, e.g. a run folder's config.json
+    (its other entries, such as model_config, are dropped), so a folder can be checked against
+    the config that should have made it."""
+    fields = {f.name for f in dataclasses.fields(RunSpec)}
+    identity = {k: v for k, v in spec.items() if k in fields}
+    identity["training"] = {k: v for k, v in dict(spec.get("training", {})).items()
+                            if k not in NOT_RESULTS
+                            and not (k in ADDED_AT_NEUTRAL and v == ADDED_AT_NEUTRAL[k])}
+    return identity
 
 
 def short_hash(payload: dict[str, Any]) -> str:

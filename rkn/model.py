@@ -81,6 +81,10 @@ class RKNConfig(EncoderDecoderConfig):
         check_choice("step_order", self.step_order, STEP_ORDERS)
         if self.num_basis < 1 or self.bandwidth < 0:
             raise ValueError("num_basis must be >= 1 and bandwidth >= 0")
+        if self.bandwidth > self.latent_obs_dim:  # a different run id for the same model
+            raise ValueError(f"bandwidth b = {self.bandwidth} exceeds latent_obs_dim m = "
+                             f"{self.latent_obs_dim}; b >= m - 1 already gives full transition "
+                             "blocks: use b = m")
         if self.trans_noise_init <= 0 or self.init_cov <= 0:
             raise ValueError("trans_noise_init and init_cov must be > 0")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,9 +104,18 @@ def imputation_data(tmp_path: Path, configs: list[str]) -> list[str]:
     return []
 
 
+# The first aggregator case trains its two runs; the later ones copy them (same settings).
+_TRAINED: list[Path] = []
+
+
 def two_rkn_runs(tmp_path: Path, configs: list[str]) -> list[str]:
     """Two finished rkn runs of E1 (seeds 0 and 1) in tmp_path/run0, run1, and the claim-7
     measurements the report needs."""
+    names = ("results", "run0", "run1")
+    if _TRAINED:
+        for name in names:
+            shutil.copytree(_TRAINED[0] / name, tmp_path / name)
+        return [str(tmp_path / "run0"), str(tmp_path / "run1")]
     simulated(tmp_path, configs)
     assert efficiency.main(configs) == 0
     folders = []
@@ -114,16 +124,33 @@ def two_rkn_runs(tmp_path: Path, configs: list[str]) -> list[str]:
         assert train.main(configs + ["--experiment", "pendulum_filtering", "--model", "rkn",
                                      "--seed", seed, "--run-dir", str(folder)]) == 0
         folders.append(str(folder))
+    for name in names:  # an untouched copy: the cases edit their own
+        shutil.copytree(tmp_path / name, tmp_path / "_pristine" / name)
+    _TRAINED.append(tmp_path / "_pristine")
     return folders
 
 
-def report_of_one_nan_seed(tmp_path: Path, configs: list[str]) -> list[str]:
-    """Two finished rkn runs, one of them with a NaN metric (as a NaN test target gave)."""
-    folders = two_rkn_runs(tmp_path, configs)
-    metrics = json.loads(Path(folders[1], "metrics.json").read_text())
-    metrics["log_lik"] = math.nan
-    Path(folders[1], "metrics.json").write_text(json.dumps(metrics))
-    return ["--out", str(tmp_path / "report"), *folders]
+def report_with(edit: Callable[[Path], None]) -> Callable[[Path, list[str]], list[str]]:
+    """Preparation: two finished rkn runs, the second one's folder changed by ``edit``."""
+    def prepare(tmp_path: Path, configs: list[str]) -> list[str]:
+        folders = two_rkn_runs(tmp_path, configs)
+        edit(Path(folders[1]))
+        return ["--out", str(tmp_path / "report"), *folders]
+    return prepare
+
+
+def edit_json(name: str, change: Callable[[dict], None]) -> Callable[[Path], None]:
+    def edit(folder: Path) -> None:
+        content = json.loads((folder / name).read_text())
+        change(content)
+        (folder / name).write_text(json.dumps(content))
+    return edit
+
+
+def truncate(name: str, size: int) -> Callable[[Path], None]:
+    def edit(folder: Path) -> None:
+        (folder / name).write_bytes((folder / name).read_bytes()[:size])
+    return edit
 
 
 def unwritable_report(tmp_path: Path, configs: list[str]) -> list[str]:
@@ -196,6 +223,8 @@ CASES = {
                                        overrides(bandwidth="3")),
     "override value out of range": Case("train", r"latent_obs_dim must be >= 1",
                                         overrides(latent_obs_dim=0)),
+    "bandwidth above the latent size": Case("train", r"bandwidth b = 99 exceeds latent_obs_dim "
+                                            r"m = \d+", overrides(bandwidth=99)),
     "override choice unknown": Case("train", r"step_order='sideways' is not valid",
                                     overrides(step_order="sideways")),
     "unknown dataset of an experiment": Case("train", r"dataset 'kitti' is not one of",
@@ -208,6 +237,15 @@ CASES = {
                                    {"scale": "Smoke Test"}),
     "YAML syntax error": Case("train", r"overlay.yaml cannot be read as YAML",
                               "training: {epochs: 1\n"),
+    "a key repeated in one mapping": Case(
+        "train", r"key 'training' is repeated in one mapping \(first at line 1\).*overlay.yaml\", "
+        r"line 2", "training: {epochs: 1}\ntraining: {batch_size: 4}\n"),
+    "a model defined twice": Case("train", r"key 'rkn' is repeated in one mapping",
+                                  "models:\n  rkn: {role: rkn}\n  rkn: {params: {bandwidth: 2}}\n"),
+    "NaN learning rate": Case("train", r"training.learning_rate is nan; every number in the "
+                              r"config must be finite", "training: {learning_rate: .nan}\n"),
+    "infinite clip value": Case("train", r"training.clip_value is inf",
+                                "training: {clip_value: .inf}\n"),
     "overlay that is a list": Case("train", r"overlay.yaml must hold a mapping",
                                    "- training\n- epochs\n"),
     # Command-line arguments.
@@ -222,7 +260,8 @@ CASES = {
     "run folder that cannot be created": Case("train", r"File exists: .*locked.*"
                                               r"--run-dir", prepare=unwritable_run_dir),
     # Data files.
-    "data not simulated": Case("train", r"meta.json: metadata file is missing.*simulate.py"),
+    "data not simulated": Case("train", r"meta.json: metadata file is missing: .* does not exist, "
+                               r"the dataset has not been simulated yet.*simulate.py"),
     "truncated data file": Case("train", r"test.npz: sha256", prepare=truncated),
     "NaN target in the test split": Case(
         "train", r"split 'test', array 'targets' holds 1 NaN", prepare=nan_in("test", (0, 3, 1))),
@@ -239,9 +278,29 @@ CASES = {
         args=["--experiment", "pendulum_imputation", "--model", "dks_filter", "--seed", "0"],
         prepare=imputation_data),
     # The aggregator.
-    "a NaN metric in one seed": Case("aggregate", r"run1/metrics.json: log_lik = nan is not a "
-                                     r"finite number", e1_only(["rkn"]),
-                                     prepare=report_of_one_nan_seed, args=[], keep=E1_ONLY),
+    "a NaN metric in one seed": Case(
+        "aggregate", r"run1/metrics.json: log_lik = nan is not a finite number", e1_only(["rkn"]),
+        prepare=report_with(edit_json("metrics.json", lambda m: m.update(log_lik=math.nan))),
+        args=[], keep=E1_ONLY),
+    "a metric missing in one seed": Case(
+        "aggregate", r"run1/metrics.json lacks log_lik, which the other seeds of rkn report",
+        e1_only(["rkn"]), prepare=report_with(edit_json("metrics.json", lambda m: m.pop("log_lik"))),
+        args=[], keep=E1_ONLY),
+    "a truncated metrics.json": Case(
+        "aggregate", r"run1/metrics.json cannot be read as JSON", e1_only(["rkn"]),
+        prepare=report_with(truncate("metrics.json", 30)), args=[], keep=E1_ONLY),
+    "a convergence flag that is not 0 or 1": Case(
+        "aggregate", r"run1/metrics.json: converged = 2.0 must be 0 or 1", e1_only(["rkn"]),
+        prepare=report_with(edit_json("metrics.json", lambda m: m.update(converged=2))),
+        args=[], keep=E1_ONLY),
+    "a history without rows": Case(
+        "aggregate", r"run1/history.csv has no row", e1_only(["rkn"]),
+        prepare=report_with(truncate("history.csv", 30)), args=[], keep=E1_ONLY),
+    "a run folder of other settings": Case(
+        "aggregate", r"run1 was trained with other settings than this config's run seed1-\w+: "
+        r"training.epochs \(7 in the folder, \d+ in the config\)", e1_only(["rkn"]),
+        prepare=report_with(edit_json("config.json", lambda c: c["training"].update(epochs=7))),
+        args=[], keep=E1_ONLY),
     "report folder that cannot be created": Case(
         "aggregate", r"File exists: .*locked.*--out", e1_only(["rkn"]),
         prepare=unwritable_report, args=[], keep=E1_ONLY),

@@ -1,0 +1,49 @@
+"""Check a config and print the metrics.json targets of its runs (for Snakemake targets).
+
+    python workflow/scripts/run_targets.py --config config/config.yaml --config config/quick.yaml \
+        [--config overlay.yaml ...] [--experiment multiple_pendulums ...]
+
+Prints one path per line: results/{scale}/runs/{experiment}/{model}/seed{seed}-{hash}/metrics.json
+for every run of the named experiments (default: all). `make runs` passes them to Snakemake, and
+`make pipeline` calls this first so that a bad config stops with the project's message and exit
+status 2 before Snakemake starts. Exit status 2 for an invalid config or an unknown experiment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a plain checkout too
+
+from harness.config import ConfigError, load_config  # noqa: E402
+from harness.runspec import resolve_run, run_grid  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", action="append", required=True,
+                        help="config file; repeat for overlays")
+    parser.add_argument("--experiment", action="append", default=[],
+                        help="only the runs of this experiment; repeat for more (default: all)")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+        unknown = [e for e in args.experiment if e not in config["experiments"]]
+        if unknown:
+            raise ConfigError(f"--experiment {', '.join(unknown)}: not an experiment of the config; "
+                              f"valid: {sorted(config['experiments'])}")
+        wanted = set(args.experiment or config["experiments"])
+        paths = [resolve_run(config, *run).run_dir(config["results_dir"]) / "metrics.json"
+                 for run in run_grid(config) if run[0] in wanted]
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print("\n".join(map(str, paths)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
