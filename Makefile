@@ -35,8 +35,8 @@ test: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -m "not slow and not regression" -q
 	$(MAKE) smoke-from-scratch
-	$(BIN)/python -m pytest -m "slow or regression" -q --ignore=tests/cluster
-	$(BIN)/python -m pytest -m "slow" -q tests/cluster
+	$(BIN)/python -m pytest -m "slow or regression" -q --durations=8 --ignore=tests/cluster
+	$(BIN)/python -m pytest -m "slow" -q --durations=5 -rP tests/cluster
 
 test-fast: $(STAMP)
 	$(BIN)/lint-imports
