@@ -87,19 +87,25 @@ def read_efficiency(path: str | Path, config: dict) -> EfficiencyEvidence:
         raise MissingRunsError(f"claim-7 measurements {path} are missing: run the workflow (rule "
                                "efficiency) or workflow/scripts/efficiency.py first; no report "
                                "was written")
-    data = json.loads(path.read_text())
-    wanted = {k: config["efficiency"][k] for k in ("models", "latent_sizes")}
-    found = {k: data["settings"][k] for k in wanted}
+    try:
+        data = json.loads(path.read_text())
+        wanted = {k: config["efficiency"][k] for k in ("models", "latent_sizes")}
+        found = {k: data["settings"][k] for k in wanted}
+        fields = {k: data[k] for k in ("rows", "device", "device_name", "torch", "threads")}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
+        raise MissingRunsError(f"claim-7 measurements {path} cannot be read ({type(err).__name__}: "
+                               f"{err}): measure again (workflow/scripts/efficiency.py or the "
+                               "workflow's efficiency rule); no report was written") from None
     if found != wanted:
         raise MissingRunsError(f"{path} measured {found}, the config asks for {wanted}: measure "
                                "again (workflow/scripts/efficiency.py); no report was written")
-    frame = pd.DataFrame(data["rows"])
+    frame = pd.DataFrame(fields["rows"])
     frame["peak_memory_mib"] = frame["peak_memory_mib"].astype(float)  # None -> NaN
     roles = {m: config["models"][m]["role"] for m in wanted["models"]}
     frame.insert(1, "role", frame["model"].map(roles))
-    return EfficiencyEvidence(frame=frame, roles=roles, device=data["device"],
-                              device_name=data["device_name"], torch=data["torch"],
-                              threads=int(data["threads"]), settings=data["settings"])
+    return EfficiencyEvidence(frame=frame, roles=roles, device=fields["device"],
+                              device_name=fields["device_name"], torch=fields["torch"],
+                              threads=int(fields["threads"]), settings=data["settings"])
 
 
 def fit_exponent(values: pd.Series) -> float:

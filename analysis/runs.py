@@ -19,10 +19,11 @@ from typing import Any
 
 import pandas as pd
 
+from harness.config import ConfigError
 from harness.runspec import resolve_run, results_identity, run_grid
 
 REQUIRED_FILES = ("config.json", "metrics.json", "history.csv")
-HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss")
+HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "seconds")
 
 
 class MissingRunsError(RuntimeError):
@@ -82,6 +83,28 @@ def _read_json(path: Path) -> dict:
     return value
 
 
+# config.json entries the report reads, with their JSON types.
+RUN_CONFIG_KEYS = {"experiment": str, "model": str, "seed": int, "training": dict,
+                   "model_config": dict}
+
+
+def read_run_config(folder: Path) -> tuple[dict, tuple[str, str, int]]:
+    """A run folder's config.json and its (experiment, model, seed).
+
+    Raises:
+        BadRunError: the file is unreadable or lacks an entry of ``RUN_CONFIG_KEYS`` (or has
+            the wrong type); the message names the folder and the key.
+    """
+    run_config = _read_json(folder / "config.json")
+    for key, kind in RUN_CONFIG_KEYS.items():
+        value = run_config.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise BadRunError(f"{folder}/config.json: {key} = {value!r} is not of type "
+                              f"{kind.__name__} (missing or edited); delete the run folder and "
+                              "train it again, no report was written")
+    return run_config, (run_config["experiment"], run_config["model"], run_config["seed"])
+
+
 def _differences(expected: dict, actual: dict, where: str = "") -> list[str]:
     """Key paths at which two nested mappings differ."""
     found = []
@@ -102,7 +125,12 @@ def check_settings(folder: Path, run_config: dict, config: dict) -> None:
     Raises:
         BadRunError: naming the folder and the settings that differ.
     """
-    spec = resolve_run(config, run_config["experiment"], run_config["model"], run_config["seed"])
+    try:
+        spec = resolve_run(config, run_config["experiment"], run_config["model"],
+                           run_config["seed"])
+    except ConfigError as err:
+        raise BadRunError(f"{folder} is not a run of this config: {err}; pass the run folders "
+                          "of this config, no report was written") from None
     expected = json.loads(json.dumps(spec.identity()))  # tuples -> lists, as in config.json
     differ = _differences(expected, results_identity(run_config))
     if differ:
@@ -120,22 +148,38 @@ def check_flags(folder: Path, metrics: dict[str, float]) -> None:
 
 
 def read_history(folder: Path) -> pd.DataFrame:
-    """The run's history.csv (one row per epoch: epoch, train_loss, val_loss, seconds).
+    """The run's history.csv: one row per epoch (epoch, train_loss, val_loss, seconds), epochs
+    1, 2, 3, ... for a trained run or one row of epoch 0 for a fitted reference.
 
     Raises:
-        BadRunError: the file cannot be parsed, lacks a column or has no row; names the file.
+        BadRunError: the file cannot be parsed, lacks a column, has no row, holds a value that is
+            not a finite number (train_loss may be NaN only at epoch 0; a row cut short lacks
+            one), or skips an epoch; the message names the file.
     """
     path = folder / "history.csv"
+    fix = "delete the run folder and train it again, no report was written"
     try:
         history = pd.read_csv(path)
     except (OSError, ValueError, pd.errors.ParserError) as err:
-        raise BadRunError(f"{path} cannot be read as CSV ({err}); delete the run folder and "
-                          "train it again, no report was written") from None
+        raise BadRunError(f"{path} cannot be read as CSV ({err}); {fix}") from None
     missing = [c for c in HISTORY_COLUMNS if c not in history.columns]
     if missing or history.empty:
         what = f"has no column {', '.join(missing)}" if missing else "has no row"
-        raise BadRunError(f"{path} {what}; delete the run folder and train it again, no report "
-                          "was written")
+        raise BadRunError(f"{path} {what}; {fix}")
+    numbers = history[list(HISTORY_COLUMNS)].apply(pd.to_numeric, errors="coerce")
+    finite = numbers.apply(lambda column: column.map(math.isfinite))
+    finite["train_loss"] |= numbers["epoch"].eq(0)  # a fitted reference has no training loss
+    if not finite.to_numpy().all():
+        row, column = next((r, c) for r in range(len(finite)) for c in HISTORY_COLUMNS
+                           if not finite.at[r, c])
+        value = str(history.at[row, column])
+        raise BadRunError(f"{path}: row {row + 1}, {column} = {value!r} is not a finite number "
+                          f"(a cut or edited file); {fix}")
+    epochs = numbers["epoch"].tolist()
+    if epochs != [0] and epochs != list(range(1, len(epochs) + 1)):
+        raise BadRunError(f"{path} holds epochs {', '.join(f'{e:g}' for e in epochs[:8])}"
+                          f"{', ...' if len(epochs) > 8 else ''}, not 1, 2, 3, ... (a fitted "
+                          f"reference: 0) (an edited file); {fix}")
     return history
 
 
@@ -171,9 +215,12 @@ def check_same_keys(rows: list[dict], found: dict) -> None:
         missing = sorted(by_model[row["model"]] - set(row))
         if missing:
             folder = found[(row["experiment"], row["model"], row["seed"])][0]
-            raise BadRunError(f"{folder}/metrics.json lacks {', '.join(missing)}, which the other "
-                              f"seeds of {row['model']} report; delete the run folder and train it "
-                              "again, no report was written")
+            having = next(found[(r["experiment"], r["model"], r["seed"])][0] for r in rows
+                          if r["model"] == row["model"] and missing[0] in r)
+            raise BadRunError(f"{folder}/metrics.json lacks {', '.join(missing)}, which {having} "
+                              f"(another seed of {row['model']}) reports; the seeds of a model "
+                              "must report the same metrics: delete the odd run folder and train "
+                              "it again, no report was written")
 
 
 def complete_experiments(config: dict, run_dirs: Iterable[str | Path]) -> tuple[dict, dict]:
@@ -187,8 +234,7 @@ def complete_experiments(config: dict, run_dirs: Iterable[str | Path]) -> tuple[
     present = set()
     for folder in map(Path, run_dirs):
         if all((folder / f).is_file() for f in REQUIRED_FILES):
-            run_config = _read_json(folder / "config.json")
-            present.add((run_config["experiment"], run_config["model"], int(run_config["seed"])))
+            present.add(read_run_config(folder)[1])
     kept, skipped = {}, {}
     for name, spec in config["experiments"].items():
         expected = [(name, m, int(s)) for m in spec["models"] for s in spec["seeds"]]
@@ -220,8 +266,7 @@ def collect_experiments(config: dict, run_dirs: Iterable[str | Path]) -> dict[st
             + "\n".join(f"  {d}" for d in incomplete))
     found: dict[tuple[str, str, int], tuple[Path, dict]] = {}
     for folder in folders:
-        run_config = _read_json(folder / "config.json")
-        key = (run_config["experiment"], run_config["model"], int(run_config["seed"]))
+        run_config, key = read_run_config(folder)
         if key in found:
             raise MissingRunsError(f"two run folders for {key}: {found[key][0]} and {folder}; "
                                    "pass the folders of one config only")

@@ -54,30 +54,40 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     value and silently drops the others (a second ``training:`` block, a model defined twice)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: dict[Any, yaml.Mark] = {}
+        seen: dict[Any, yaml.Node] = {}
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor`: explicit keys win
+                continue
             key = self.construct_object(key_node, deep=deep)
-            if key in seen:
+            if key in seen:  # Python's equality: 1 and true would also collapse into one key
                 first = seen[key]
+                text = getattr(key_node, "value", key)
+                first_text = getattr(first, "value", key)
+                same = repr(text) if text == first_text else f"{text!r} (equal to {first_text!r})"
                 raise yaml.constructor.ConstructorError(
-                    f"key {key!r} is repeated in one mapping (first at line {first.line + 1}); "
-                    "YAML would keep only the last value: merge the two into one entry",
-                    None, "repeated here", key_node.start_mark)
-            seen[key] = key_node.start_mark
+                    f"key {same} is repeated in one mapping (first at line "
+                    f"{first.start_mark.line + 1}); YAML would keep only the last value: merge "
+                    "the two into one entry", None, "repeated here", key_node.start_mark)
+            seen[key] = key_node
         return super().construct_mapping(node, deep=deep)
 
 
-def read_yaml(path: Path) -> Any:
-    """One YAML file, with repeated keys refused; parse errors name the file and line.
+def read_yaml(path: str | Path, what: str = "config file") -> Any:
+    """One YAML file (``what`` names it in errors), with repeated keys refused; parse errors
+    name the file and line.
 
     Raises:
-        ConfigError: the file cannot be read or parsed, or repeats a key in one mapping.
+        ConfigError: the file is missing, cannot be read or parsed, or repeats a key in one mapping.
     """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what} {path} does not exist" + (" (it is a folder)" if path.is_dir()
+                                                             else ""))
     try:
         with path.open(encoding="utf-8") as stream:  # the stream's name goes into error marks
             return yaml.load(stream, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        raise ConfigError(f"config file {path} cannot be read as YAML: {err}") from None
+        raise ConfigError(f"{what} {path} cannot be read as YAML: {err}") from None
 
 
 def _non_finite(value: Any, where: str = "") -> tuple[str, float] | None:
@@ -114,9 +124,6 @@ def load_config(paths: list[str | Path]) -> dict:
         raise ConfigError("no config file given: pass config/config.yaml (and optional overlays)")
     config: dict = {}
     for path in paths:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
         layer = read_yaml(path) or {}
         if not isinstance(layer, dict):
             raise ConfigError(f"config file {path} must hold a mapping at the top level")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from harness.config import ROLES, ConfigError, load_config
+from harness.config import ROLES, ConfigError, load_config, read_yaml
 from harness.runspec import resolve_run, run_grid
 from harness.training import split_train_val
 from tests.overlay import overlay
@@ -69,6 +69,30 @@ def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
     """A config path that does not exist is reported by name."""
     with pytest.raises(ConfigError, match="does not exist"):
         load_config([tmp_path / "nope.yaml"])
+
+
+def test_yaml_merge_keys_load_and_repeated_keys_are_refused(tmp_path: Path) -> None:
+    """`<<: *anchor` works as in any YAML (explicit keys win); a key written twice in one
+    mapping, or two keys Python takes as equal (1 and true), is an error naming file and lines."""
+    merged = tmp_path / "merged.yaml"
+    merged.write_text("base: &b {epochs: 1, batch_size: 4}\ntraining: {<<: *b, epochs: 2}\n")
+    assert read_yaml(merged)["training"] == {"epochs": 2, "batch_size": 4}
+    for text, message in [("a: 1\nb: {c: 1, c: 2}\n", r"key 'c' is repeated .*first at line 2"),
+                          ("x: 1\ntrue: 2\n1: 3\n", r"key '1' \(equal to 'true'\) is repeated")]:
+        path = tmp_path / "repeated.yaml"
+        path.write_text(text)
+        with pytest.raises(ConfigError, match=message) as err:
+            read_yaml(path)
+        assert f'in "{path}", line' in str(err.value)
+    with pytest.raises(ConfigError, match=r"does not exist \(it is a folder\)"):
+        read_yaml(tmp_path)
+
+
+def test_non_finite_numbers_are_refused_with_their_key(tmp_path: Path) -> None:
+    path = tmp_path / "nan.yaml"
+    path.write_text("experiments:\n  ablations: {seeds: [0, 1]}\ntraining: {clip_value: -.inf}\n")
+    with pytest.raises(ConfigError, match=r"nan.yaml: training.clip_value is -inf; every number"):
+        load_config([BASE, path])
 
 
 def test_roles_match_the_schema() -> None:

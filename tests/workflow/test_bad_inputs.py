@@ -139,6 +139,25 @@ def report_with(edit: Callable[[Path], None]) -> Callable[[Path, list[str]], lis
     return prepare
 
 
+def with_file(option: str, name: str, content: str | Callable[[Path], bytes]
+              ) -> Callable[[Path, list[str]], list[str]]:
+    """Preparation: two finished rkn runs, and ``option`` pointing at a file of ``content``
+    (text, or bytes made from the test's folder)."""
+    def prepare(tmp_path: Path, configs: list[str]) -> list[str]:
+        args = report_with(lambda folder: None)(tmp_path, configs)
+        path = tmp_path / name
+        if isinstance(content, str):
+            path.write_text(content)
+        else:
+            path.write_bytes(content(tmp_path))
+        return [option, str(path), *args]
+    return prepare
+
+
+def cut_efficiency_file(tmp_path: Path) -> bytes:
+    return next((tmp_path / "results").rglob("efficiency-*.json")).read_bytes()[:100]
+
+
 def edit_json(name: str, change: Callable[[dict], None]) -> Callable[[Path], None]:
     def edit(folder: Path) -> None:
         content = json.loads((folder / name).read_text())
@@ -283,7 +302,8 @@ CASES = {
         prepare=report_with(edit_json("metrics.json", lambda m: m.update(log_lik=math.nan))),
         args=[], keep=E1_ONLY),
     "a metric missing in one seed": Case(
-        "aggregate", r"run1/metrics.json lacks log_lik, which the other seeds of rkn report",
+        "aggregate",
+        r"run1/metrics.json lacks log_lik, which .*run0 \(another seed of rkn\) reports",
         e1_only(["rkn"]), prepare=report_with(edit_json("metrics.json", lambda m: m.pop("log_lik"))),
         args=[], keep=E1_ONLY),
     "a truncated metrics.json": Case(
@@ -295,12 +315,34 @@ CASES = {
         args=[], keep=E1_ONLY),
     "a history without rows": Case(
         "aggregate", r"run1/history.csv has no row", e1_only(["rkn"]),
-        prepare=report_with(truncate("history.csv", 30)), args=[], keep=E1_ONLY),
+        prepare=report_with(truncate("history.csv", len("epoch,train_loss,val_loss,seconds\n"))),
+        args=[], keep=E1_ONLY),
     "a run folder of other settings": Case(
         "aggregate", r"run1 was trained with other settings than this config's run seed1-\w+: "
         r"training.epochs \(7 in the folder, \d+ in the config\)", e1_only(["rkn"]),
         prepare=report_with(edit_json("config.json", lambda c: c["training"].update(epochs=7))),
         args=[], keep=E1_ONLY),
+    "a run config without its experiment": Case(
+        "aggregate", r"run1/config.json: experiment = None is not of type str", e1_only(["rkn"]),
+        prepare=report_with(edit_json("config.json", lambda c: c.pop("experiment"))),
+        args=[], keep=E1_ONLY),
+    "a history cut in its last row": Case(
+        "aggregate", r"run1/history.csv: row \d+, seconds = 'nan' is not a finite number",
+        e1_only(["rkn"]), prepare=report_with(lambda f: (f / "history.csv").write_text(
+            (f / "history.csv").read_text().rsplit(",", 1)[0])), args=[], keep=E1_ONLY),
+    "a history with an epoch missing": Case(
+        "aggregate", r"run1/history.csv holds epochs 2, not 1, 2, 3, ...",
+        e1_only(["rkn"]), prepare=report_with(lambda f: (f / "history.csv").write_text(
+            "".join(np.delete((f / "history.csv").read_text().splitlines(True), 1)))),
+        args=[], keep=E1_ONLY),
+    "published numbers with a repeated key": Case(
+        "aggregate", r"published-numbers file \(--reference\) .*ref.yaml cannot be read as YAML: "
+        r"key 'a' is repeated", e1_only(["rkn"]), args=[], keep=E1_ONLY,
+        prepare=with_file("--reference", "ref.yaml", "a: 1\na: 2\n")),
+    "a cut claim-7 measurements file": Case(
+        "aggregate", r"claim-7 measurements .*eff.json cannot be read \(JSONDecodeError",
+        e1_only(["rkn"]), args=[], keep=E1_ONLY,
+        prepare=with_file("--efficiency", "eff.json", cut_efficiency_file)),
     "report folder that cannot be created": Case(
         "aggregate", r"File exists: .*locked.*--out", e1_only(["rkn"]),
         prepare=unwritable_report, args=[], keep=E1_ONLY),

@@ -48,7 +48,8 @@ def test_run_targets_refuses_an_unknown_experiment_or_a_bad_config(
 
 @needs_make
 def test_overlays_come_after_the_scale_and_targets_before_configfile() -> None:
-    out = make("-n", "--always-make", "pipeline", "SCALE=smoke", "OVERLAY=a.yaml b.yaml").stdout
+    out = make("-n", "--always-make", "pipeline", "SCALE=smoke",
+               "OVERLAY=a.yaml b.yaml").stdout
     commands = [line for line in out.splitlines() if "snakemake --profile" in line]
     assert len(commands) == 2, out
     assert all(line.endswith("--configfile config/config.yaml config/smoke.yaml a.yaml b.yaml")
@@ -70,4 +71,5 @@ def test_make_stops_with_the_projects_message(tmp_path: Path) -> None:
     bad.write_text("training: {epochs: 1\n")
     result = make("pipeline", "SCALE=smoke", f"OVERLAY={bad}")
     assert result.returncode == 2, result.stdout + result.stderr
-    assert f'in "{bad}", line 1' in result.stderr and "snakemake" not in result.stdout, result.stdout
+    assert f'in "{bad}", line 1' in result.stderr, result.stderr
+    assert "snakemake" not in result.stdout, result.stdout

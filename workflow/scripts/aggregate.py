@@ -21,11 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # run from a plain checkout too
 
-import yaml  # noqa: E402
-
 from analysis.report import build_report, write_report  # noqa: E402
 from analysis.runs import BadRunError, MissingRunsError, complete_experiments  # noqa: E402
-from harness.config import ConfigError, load_config  # noqa: E402
+from harness.config import ConfigError, load_config, read_yaml  # noqa: E402
 from harness.runspec import efficiency_file, resolve_run, run_grid  # noqa: E402
 
 
@@ -79,8 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
     try:
         config = load_config(args.config)
-        with open(args.reference) as handle:
-            reference = yaml.safe_load(handle)
+        reference = read_yaml(args.reference, "published-numbers file (--reference)")
+        if not isinstance(reference, dict):
+            raise ConfigError(f"published-numbers file (--reference) {args.reference} must hold "
+                              "a mapping (see config/reference_numbers.yaml)")
         run_dirs = args.run_dirs or [resolve_run(config, *run).run_dir(config["results_dir"])
                                      for run in run_grid(config)]
         skipped = {}

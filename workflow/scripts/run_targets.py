@@ -33,8 +33,8 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         unknown = [e for e in args.experiment if e not in config["experiments"]]
         if unknown:
-            raise ConfigError(f"--experiment {', '.join(unknown)}: not an experiment of the config; "
-                              f"valid: {sorted(config['experiments'])}")
+            raise ConfigError(f"--experiment {', '.join(unknown)}: not an experiment of the "
+                              f"config; valid: {sorted(config['experiments'])}")
         wanted = set(args.experiment or config["experiments"])
         paths = [resolve_run(config, *run).run_dir(config["results_dir"]) / "metrics.json"
                  for run in run_grid(config) if run[0] in wanted]
