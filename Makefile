@@ -14,7 +14,8 @@ CONFIGS = config/config.yaml config/$(SCALE).yaml $(OVERLAY)
 SNAKEMAKE = $(BIN)/snakemake --profile profiles/$(PROFILE) --workflow-profile none
 CONFIG_ARGS = --configfile $(CONFIGS)
 # The configs checked by the project's own loader first: exit 2 with its message (file, line, key).
-CHECK_CONFIG = $(BIN)/python workflow/scripts/run_targets.py $(addprefix --config ,$(CONFIGS)) > /dev/null
+RUN_TARGETS = $(BIN)/python workflow/scripts/run_targets.py $(addprefix --config ,$(CONFIGS))
+CHECK_CONFIG = $(RUN_TARGETS) > /dev/null
 
 .PHONY: venv test test-fast reproduce pipeline runs smoke-from-scratch refresh-smoke-reference benchmark paper-report clean
 
@@ -49,15 +50,15 @@ pipeline: $(STAMP)
 	@test -f config/$(SCALE).yaml || { echo "SCALE=$(SCALE): no config/$(SCALE).yaml; scales: smoke, quick, paper (or a file you add)"; exit 2; }
 	@$(CHECK_CONFIG)
 	$(SNAKEMAKE) $(CONFIG_ARGS)
-	$(SNAKEMAKE) --report reports/$(SCALE)/report.html $(CONFIG_ARGS)
+	scale=$$($(RUN_TARGETS) --print-scale) && \
+	$(SNAKEMAKE) --report reports/$$scale/report.html $(CONFIG_ARGS)
 
 # The runs of one experiment (EXPERIMENT=name; several: EXPERIMENT="a b") without the report,
 # which waits for every experiment of the scale.
 runs: $(STAMP)
 	@test -n "$(EXPERIMENT)" || { echo "usage: make runs SCALE=quick EXPERIMENT=multiple_pendulums [OVERLAY=config/e3_script.yaml]"; exit 2; }
 	@test -f config/$(SCALE).yaml || { echo "SCALE=$(SCALE): no config/$(SCALE).yaml; scales: smoke, quick, paper (or a file you add)"; exit 2; }
-	targets=$$($(BIN)/python workflow/scripts/run_targets.py $(addprefix --config ,$(CONFIGS)) \
-		$(addprefix --experiment ,$(EXPERIMENT))) || exit 2; \
+	targets=$$($(RUN_TARGETS) $(addprefix --experiment ,$(EXPERIMENT))) || exit 2; \
 	$(SNAKEMAKE) $$targets $(CONFIG_ARGS)
 
 smoke-from-scratch: $(STAMP)

@@ -35,6 +35,14 @@ def test_run_targets_lists_one_experiments_runs(capsys: pytest.CaptureFixture) -
     assert len(capsys.readouterr().out.split()) == 104  # the smoke scale's runs
 
 
+def test_print_scale_follows_an_overlay_that_names_its_own(capsys: pytest.CaptureFixture) -> None:
+    assert run_targets.main(CONFIGS + ["--print-scale"]) == 0
+    assert capsys.readouterr().out.strip() == "smoke"
+    e3 = ["--config", str(ROOT / "config" / "e3_script.yaml")]
+    assert run_targets.main(CONFIGS + e3 + ["--print-scale"]) == 0
+    assert capsys.readouterr().out.strip() == "e3_script"
+
+
 def test_run_targets_refuses_an_unknown_experiment_or_a_bad_config(
         tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert run_targets.main(CONFIGS + ["--experiment", "pendulum"]) == 2
@@ -56,6 +64,8 @@ def test_overlays_come_after_the_scale_and_targets_before_configfile() -> None:
                for line in commands), commands
     assert "run_targets.py --config config/config.yaml --config config/smoke.yaml --config a.yaml " \
            "--config b.yaml" in out
+    # The report goes to the merged config's scale (an overlay may name its own).
+    assert "--print-scale) && " in out and "--report reports/$scale/report.html" in out, out
     runs = make("-n", "runs", "SCALE=smoke", "EXPERIMENT=ablations").stdout
     assert "--experiment ablations" in runs and "$targets --configfile" in runs, runs
 

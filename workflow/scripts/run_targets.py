@@ -3,7 +3,8 @@
     python workflow/scripts/run_targets.py --config config/config.yaml --config config/quick.yaml \
         [--config overlay.yaml ...] [--experiment multiple_pendulums ...]
 
-Prints one path per line: results/{scale}/runs/{experiment}/{model}/seed{seed}-{hash}/metrics.json
+Prints one path per line (with --print-scale: the config's scale, which names its results and
+reports folders; an overlay may set its own): results/{scale}/runs/{experiment}/{model}/seed{seed}-{hash}/metrics.json
 for every run of the named experiments (default: all). `make runs` passes them to Snakemake, and
 `make pipeline` calls this first so that a bad config stops with the project's message and exit
 status 2 before Snakemake starts. Exit status 2 for an invalid config or an unknown experiment.
@@ -28,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="config file; repeat for overlays")
     parser.add_argument("--experiment", action="append", default=[],
                         help="only the runs of this experiment; repeat for more (default: all)")
+    parser.add_argument("--print-scale", action="store_true",
+                        help="print the merged config's scale (its results and reports folder "
+                             "name) instead of the targets")
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config)
@@ -41,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print("\n".join(map(str, paths)))
+    print(config["scale"] if args.print_scale else "\n".join(map(str, paths)))
     return 0
 
 
