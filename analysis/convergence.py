@@ -21,18 +21,17 @@ FLAG = "converged"
 def with_convergence(runs: ExperimentRuns) -> ExperimentRuns:
     """``runs`` with a ``converged`` value (1.0 / 0.0) for every run that has a folder.
 
-    Runs without the flag in metrics.json get it from ``history.csv`` (harness.convergence);
-    runs without a folder (synthetic tests) keep NaN, which every reader treats as "not
+    Runs without the flag in metrics.json get it from their history (``runs.histories``, read
+    from ``history.csv``; harness.convergence); runs without one (synthetic tests) keep NaN, which every reader treats as "not
     converged". Columns stay experiment, model, seed, then the metrics sorted by name.
     """
     frame = runs.metrics.copy()
     if FLAG not in frame:
         frame[FLAG] = math.nan
     for index in frame.index[frame[FLAG].isna()]:
-        run_dir = runs.run_dirs.get((frame.at[index, "model"], int(frame.at[index, "seed"])))
-        if run_dir is not None:
-            history = pd.read_csv(run_dir / "history.csv").to_dict("records")
-            frame.at[index, FLAG] = float(converged(history))
+        history = runs.histories.get((frame.at[index, "model"], int(frame.at[index, "seed"])))
+        if history is not None:
+            frame.at[index, FLAG] = float(converged(history.to_dict("records")))
     keys = ["experiment", "model", "seed"]
     frame = frame[keys + sorted(c for c in frame.columns if c not in keys)]
     return dataclasses.replace(runs, metrics=frame)

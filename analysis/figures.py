@@ -172,7 +172,7 @@ def experiment_figures(runs: ExperimentRuns) -> dict[str, bytes]:
     """The four figures of an experiment from its run folders: {name: PNG bytes}."""
     histories, calibrations = [], []
     for (model, seed), run_dir in runs.run_dirs.items():  # config order: first seed first
-        histories.append(pd.read_csv(run_dir / "history.csv").assign(model=model, seed=seed))
+        histories.append(runs.histories[(model, seed)].assign(model=model, seed=seed))
         cal = read_calibration(run_dir)
         if len(cal):
             calibrations.append(cal.assign(model=model, seed=seed,

@@ -2,10 +2,11 @@
 
 A run folder (``harness.runner.RUN_FILES``) says what it is in its ``config.json`` (experiment,
 model, seed, dataset and training settings, model config) and what it measured in
-``metrics.json``; figures read its ``history.csv``, ``calibration.csv`` and ``examples.npz``.
+``metrics.json``; its ``history.csv`` is read here once (checked) for the convergence flags and
+learning curves, figures read its ``calibration.csv`` and ``examples.npz``.
 ``collect_experiments`` reads the folders it is given, checks them against the config's grid
-(every expected (experiment, model, seed) present exactly once) and groups them by experiment.
-It never opens a dataset and never re-derives a run's settings from the config.
+(every expected (experiment, model, seed) present exactly once, trained with the settings the
+config gives that run) and groups them by experiment. It never opens a dataset.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ from harness.runspec import resolve_run, results_identity, run_grid
 
 REQUIRED_FILES = ("config.json", "metrics.json", "history.csv")
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "seconds")
+# The remedy for a damaged run folder, ending every such message.
+RETRAIN = "delete the run folder and train it again, no report was written"
 
 
 class MissingRunsError(RuntimeError):
@@ -49,6 +52,8 @@ class ExperimentRuns:
             training, ...): the settings every run of the experiment shares.
         model_configs: model -> the resolved model config of its first run (``model_config``
             of config.json: sizes, bandwidth, ...).
+        histories: (model, seed) -> the run's history.csv (``read_history``); empty for
+            synthetic experiments without run folders.
     """
 
     name: str
@@ -59,6 +64,7 @@ class ExperimentRuns:
     run_dirs: dict[tuple[str, int], Path]
     settings: dict[str, Any]
     model_configs: dict[str, dict[str, Any]]
+    histories: dict[tuple[str, int], pd.DataFrame] = field(default_factory=dict)
 
     @property
     def reference(self) -> str | None:
@@ -75,11 +81,9 @@ def _read_json(path: Path) -> dict:
     try:
         value = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise BadRunError(f"{path} cannot be read as JSON ({err}); delete the run folder and train "
-                          "it again, no report was written") from None
+        raise BadRunError(f"{path} cannot be read as JSON ({err}); {RETRAIN}") from None
     if not isinstance(value, dict):
-        raise BadRunError(f"{path} must hold a JSON object; delete the run folder and train it "
-                          "again, no report was written")
+        raise BadRunError(f"{path} must hold a JSON object; {RETRAIN}")
     return value
 
 
@@ -100,8 +104,7 @@ def read_run_config(folder: Path) -> tuple[dict, tuple[str, str, int]]:
         value = run_config.get(key)
         if not isinstance(value, kind) or isinstance(value, bool):
             raise BadRunError(f"{folder}/config.json: {key} = {value!r} is not of type "
-                              f"{kind.__name__} (missing or edited); delete the run folder and "
-                              "train it again, no report was written")
+                              f"{kind.__name__} (missing or edited); {RETRAIN}")
     return run_config, (run_config["experiment"], run_config["model"], run_config["seed"])
 
 
@@ -144,7 +147,7 @@ def check_flags(folder: Path, metrics: dict[str, float]) -> None:
     """A flag metric (``converged``) must be 0 or 1."""
     if "converged" in metrics and metrics["converged"] not in (0.0, 1.0):
         raise BadRunError(f"{folder}/metrics.json: converged = {metrics['converged']!r} must be 0 "
-                          "or 1; delete the run folder and train it again, no report was written")
+                          f"or 1; {RETRAIN}")
 
 
 def read_history(folder: Path) -> pd.DataFrame:
@@ -157,15 +160,14 @@ def read_history(folder: Path) -> pd.DataFrame:
             one), or skips an epoch; the message names the file.
     """
     path = folder / "history.csv"
-    fix = "delete the run folder and train it again, no report was written"
     try:
         history = pd.read_csv(path)
     except (OSError, ValueError, pd.errors.ParserError) as err:
-        raise BadRunError(f"{path} cannot be read as CSV ({err}); {fix}") from None
+        raise BadRunError(f"{path} cannot be read as CSV ({err}); {RETRAIN}") from None
     missing = [c for c in HISTORY_COLUMNS if c not in history.columns]
     if missing or history.empty:
         what = f"has no column {', '.join(missing)}" if missing else "has no row"
-        raise BadRunError(f"{path} {what}; {fix}")
+        raise BadRunError(f"{path} {what}; {RETRAIN}")
     numbers = history[list(HISTORY_COLUMNS)].apply(pd.to_numeric, errors="coerce")
     finite = numbers.apply(lambda column: column.map(math.isfinite))
     finite["train_loss"] |= numbers["epoch"].eq(0)  # a fitted reference has no training loss
@@ -174,12 +176,12 @@ def read_history(folder: Path) -> pd.DataFrame:
                            if not finite.at[r, c])
         value = str(history.at[row, column])
         raise BadRunError(f"{path}: row {row + 1}, {column} = {value!r} is not a finite number "
-                          f"(a cut or edited file); {fix}")
+                          f"(a cut or edited file); {RETRAIN}")
     epochs = numbers["epoch"].tolist()
     if epochs != [0] and epochs != list(range(1, len(epochs) + 1)):
         raise BadRunError(f"{path} holds epochs {', '.join(f'{e:g}' for e in epochs[:8])}"
                           f"{', ...' if len(epochs) > 8 else ''}, not 1, 2, 3, ... (a fitted "
-                          f"reference: 0) (an edited file); {fix}")
+                          f"reference: 0) (an edited file); {RETRAIN}")
     return history
 
 
@@ -223,18 +225,23 @@ def check_same_keys(rows: list[dict], found: dict) -> None:
                               "it again, no report was written")
 
 
-def complete_experiments(config: dict, run_dirs: Iterable[str | Path]) -> tuple[dict, dict]:
+def complete_experiments(config: dict, run_dirs: Iterable[str | Path]
+                         ) -> tuple[dict, list[Path], dict[str, str]]:
     """The config restricted to the experiments whose every run is among ``run_dirs`` (complete
-    folders), and why each other experiment is left out: a report of what ran, never of part of
-    an experiment (a paper scale trained experiment by experiment on one GPU).
+    folders), their folders, and why each other experiment is left out: a report of what ran,
+    never of part of an experiment (a paper scale trained experiment by experiment on one GPU).
 
     Returns:
-        (config with only the complete experiments, {experiment: reason}).
+        (config with only the complete experiments, the complete folders of those experiments,
+        {experiment: reason}).
+
+    Raises:
+        BadRunError: a complete folder's config.json is unreadable (``read_run_config``).
     """
-    present = set()
+    present: dict[tuple[str, str, int], Path] = {}
     for folder in map(Path, run_dirs):
         if all((folder / f).is_file() for f in REQUIRED_FILES):
-            present.add(read_run_config(folder)[1])
+            present[read_run_config(folder)[1]] = folder
     kept, skipped = {}, {}
     for name, spec in config["experiments"].items():
         expected = [(name, m, int(s)) for m in spec["models"] for s in spec["seeds"]]
@@ -245,7 +252,8 @@ def complete_experiments(config: dict, run_dirs: Iterable[str | Path]) -> tuple[
             skipped[name] = ("not run at this scale" if found == 0 else
                              f"incomplete at this scale ({found} of {len(expected)} runs; a "
                              "partial experiment is never reported)")
-    return {**config, "experiments": kept}, skipped
+    folders = [folder for key, folder in present.items() if key[0] in kept]
+    return {**config, "experiments": kept}, folders, skipped
 
 
 def collect_experiments(config: dict, run_dirs: Iterable[str | Path]) -> dict[str, ExperimentRuns]:
@@ -265,6 +273,7 @@ def collect_experiments(config: dict, run_dirs: Iterable[str | Path]) -> dict[st
             "workflow/scripts/train.py), no report was written:\n"
             + "\n".join(f"  {d}" for d in incomplete))
     found: dict[tuple[str, str, int], tuple[Path, dict]] = {}
+    histories: dict[tuple[str, str, int], pd.DataFrame] = {}
     for folder in folders:
         run_config, key = read_run_config(folder)
         if key in found:
@@ -272,7 +281,7 @@ def collect_experiments(config: dict, run_dirs: Iterable[str | Path]) -> dict[st
                                    "pass the folders of one config only")
         if key[0] in config["experiments"]:
             check_settings(folder, run_config, config)
-        read_history(folder)
+        histories[key] = read_history(folder)
         found[key] = (folder, run_config)
     expected = run_grid(config)
     missing = [key for key in expected if key not in found]
@@ -296,5 +305,6 @@ def collect_experiments(config: dict, run_dirs: Iterable[str | Path]) -> dict[st
             run_dirs={(m, s): found[(e, m, s)][0] for e, m, s in keys},
             settings=found[keys[0]][1],
             model_configs={m: found[(name, m, int(spec["seeds"][0]))][1]["model_config"]
-                           for m in spec["models"]})
+                           for m in spec["models"]},
+            histories={(m, s): histories[(e, m, s)] for e, m, s in keys})
     return experiments

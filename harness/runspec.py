@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,6 +146,14 @@ def resolve_run(config: dict, experiment: str, model: str, seed: int) -> RunSpec
         model_class=config["models"][model]["class"],
         model_params=model_params(config, experiment, model),
     )
+
+
+def run_dirs(config: dict, experiments: Iterable[str] | None = None) -> list[Path]:
+    """The run folder of every run the config asks for (of ``experiments`` only, when given),
+    in ``run_grid`` order, under the config's results_dir."""
+    wanted = None if experiments is None else set(experiments)
+    return [resolve_run(config, *run).run_dir(config["results_dir"]) for run in run_grid(config)
+            if wanted is None or run[0] in wanted]
 
 
 def efficiency_file(config: dict) -> Path | None:

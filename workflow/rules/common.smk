@@ -15,7 +15,7 @@ from snakemake.settings.types import DeploymentMethod
 
 from analysis.report import expected_outputs
 from harness.config import ConfigError, load_config
-from harness.runspec import config_dataset_dir, efficiency_file, resolve_run, run_grid
+from harness.runspec import config_dataset_dir, efficiency_file, resolve_run, run_dirs
 
 
 def _display_path(path):
@@ -93,14 +93,9 @@ def run_spec(wildcards):
         raise WorkflowError(str(err)) from None
 
 
-def run_dir(experiment, model, seed):
-    """results/{scale}/runs/{experiment}/{model}/seed{seed}-{hash} of the current config."""
-    return str(resolve_run(config, experiment, model, seed).run_dir(RESULTS))
-
-
 def expected_runs():
     """Every run folder the config asks for, in config order."""
-    return [run_dir(*run) for run in run_grid(config)]
+    return [str(folder) for folder in run_dirs(config)]
 
 
 def expected_metrics():

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))  # run from a plain checkout too
 from analysis.report import build_report, write_report  # noqa: E402
 from analysis.runs import BadRunError, MissingRunsError, complete_experiments  # noqa: E402
 from harness.config import ConfigError, load_config, read_yaml  # noqa: E402
-from harness.runspec import efficiency_file, resolve_run, run_grid  # noqa: E402
+from harness.runspec import efficiency_file, run_dirs  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -81,20 +81,16 @@ def main(argv: list[str] | None = None) -> int:
         if not isinstance(reference, dict):
             raise ConfigError(f"published-numbers file (--reference) {args.reference} must hold "
                               "a mapping (see config/reference_numbers.yaml)")
-        run_dirs = args.run_dirs or [resolve_run(config, *run).run_dir(config["results_dir"])
-                                     for run in run_grid(config)]
+        folders = args.run_dirs or run_dirs(config)
         skipped = {}
         if args.complete_only:
-            config, skipped = complete_experiments(config, run_dirs)
+            config, folders, skipped = complete_experiments(config, folders)
             skipped = {e: reason + projected_hours(args.projected_cost, e)
                        for e, reason in skipped.items()}
-            run_dirs = [d for d in run_dirs if Path(d, "config.json").is_file()
-                        and json.loads(Path(d, "config.json").read_text())["experiment"]
-                        in config["experiments"]]
             if not config["experiments"]:
                 raise MissingRunsError("no experiment of the config has all its runs; nothing "
                                        "to report")
-        outputs = build_report(config, run_dirs, reference,
+        outputs = build_report(config, folders, reference,
                                efficiency=args.efficiency or efficiency_file(config),
                                skipped=skipped)
         write_report(outputs, args.out or Path("reports") / config["scale"])

@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a plain checkout too
 
 from harness.config import ConfigError, load_config  # noqa: E402
-from harness.runspec import resolve_run, run_grid  # noqa: E402
+from harness.runspec import run_dirs  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,10 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError, tarfile.TarError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    for experiment, spec in config["experiments"].items():
-        expected = [run for run in run_grid(config) if run[0] == experiment]
-        found = sum((resolve_run(config, *run).run_dir(results) / "metrics.json").is_file()
-                    for run in expected)
+    for experiment in config["experiments"]:
+        expected = run_dirs(config, [experiment])
+        found = sum((folder / "metrics.json").is_file() for folder in expected)
         state = "complete" if found == len(expected) else "not run" if not found else "incomplete"
         print(f"{experiment:22s} {found:3d} of {len(expected):3d} runs  {state}")
     return 0

@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a plain checkout too
 
 from harness.config import ConfigError, load_config  # noqa: E402
-from harness.runspec import resolve_run, run_grid  # noqa: E402
+from harness.runspec import run_dirs  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,9 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             raise ConfigError(f"--experiment {', '.join(unknown)}: not an experiment of the "
                               f"config; valid: {sorted(config['experiments'])}")
-        wanted = set(args.experiment or config["experiments"])
-        paths = [resolve_run(config, *run).run_dir(config["results_dir"]) / "metrics.json"
-                 for run in run_grid(config) if run[0] in wanted]
+        paths = [folder / "metrics.json" for folder in run_dirs(config, args.experiment or None)]
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
