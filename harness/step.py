@@ -12,7 +12,8 @@ one such step per window with truncated BPTT). ``build_step`` returns the step o
 - ``graph`` (CUDA only): the whole step (forward, backward, clipping, Adam) captured once in a
   CUDA graph and replayed for every batch: one launch per step. Shapes must be static, so the loop
   drops the ragged last batch of an epoch (``drops_ragged_batches``); Adam is capturable, and the
-  loss is checked on the device, so nothing waits for the host inside an epoch.
+  losses stay on the device until the loop reads and checks them once per epoch
+  (``harness.training.fit``), so nothing waits for the host inside an epoch.
 
 An RKN step is launch-bound on a GPU: 75 sequential filter steps of tiny kernels (README, "Paper
 scale on one GPU"). Every mode computes the eager step's function within floating-point tolerance
@@ -175,8 +176,8 @@ class GraphStep:
 
     Capture needs a few warm-up steps, which would change the model: parameters and optimizer
     state are saved before and written back (in place, so the graph's memory stays valid) after.
-    The loss is checked on the device: a non-finite loss sets a flag read once per epoch
-    (``nonfinite``), so no step waits for the host.
+    The loss is not checked here (that would wait for the host): ``harness.training.fit`` checks
+    an epoch's losses once, at its end.
     """
 
     def __init__(self, model: SequenceModel, optimizer: torch.optim.Optimizer,
@@ -195,7 +196,6 @@ class GraphStep:
         optimizer.zero_grad(set_to_none=True)
         with torch.cuda.graph(self.graph):
             self.loss = self._step()
-        self.nonfinite = torch.zeros((), dtype=torch.bool, device=self.loss.device)
         self._restore(saved_model, saved_optim)
         log.info("captured the training step in a CUDA graph (batch %d)",
                  len(self.static["images"]))
@@ -226,5 +226,4 @@ class GraphStep:
         for key, value in batch.items():
             self.static[key].copy_(value)
         self.graph.replay()
-        self.nonfinite |= ~torch.isfinite(self.loss)
         return self.loss.clone()

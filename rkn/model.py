@@ -13,9 +13,9 @@ import torch
 from torch import Tensor, nn
 
 from rkn.cell import STEP_ORDERS, RKNCell
+from rkn.decoders import build_decoder
 from rkn.interface import BernoulliPrediction, GaussianPrediction, SequenceModel, WindowState
 from rkn.kalman import FactorizedCov
-from rkn.decoders import build_decoder
 from rkn.nets import (
     ACTIVATIONS,
     VAR_ACTS,
