@@ -16,6 +16,7 @@ CONFIG_ARGS = --configfile $(CONFIGS)
 # The configs checked by the project's own loader first: exit 2 with its message (file, line, key).
 RUN_TARGETS = $(BIN)/python workflow/scripts/run_targets.py $(addprefix --config ,$(CONFIGS))
 CHECK_CONFIG = $(RUN_TARGETS) > /dev/null
+CHECK_SCALE = test -f config/$(SCALE).yaml || { echo "SCALE=$(SCALE): no config/$(SCALE).yaml; scales: smoke, quick, paper (or a file you add)"; exit 2; }
 
 .PHONY: venv test test-fast reproduce pipeline runs smoke-from-scratch refresh-smoke-reference benchmark paper-report clean
 
@@ -47,7 +48,7 @@ test-fast: $(STAMP)
 reproduce: pipeline
 
 pipeline: $(STAMP)
-	@test -f config/$(SCALE).yaml || { echo "SCALE=$(SCALE): no config/$(SCALE).yaml; scales: smoke, quick, paper (or a file you add)"; exit 2; }
+	@$(CHECK_SCALE)
 	@$(CHECK_CONFIG)
 	$(SNAKEMAKE) $(CONFIG_ARGS)
 	scale=$$($(RUN_TARGETS) --print-scale) && \
@@ -57,7 +58,7 @@ pipeline: $(STAMP)
 # which waits for every experiment of the scale.
 runs: $(STAMP)
 	@test -n "$(EXPERIMENT)" || { echo "usage: make runs SCALE=quick EXPERIMENT=multiple_pendulums [OVERLAY=config/e3_script.yaml]"; exit 2; }
-	@test -f config/$(SCALE).yaml || { echo "SCALE=$(SCALE): no config/$(SCALE).yaml; scales: smoke, quick, paper (or a file you add)"; exit 2; }
+	@$(CHECK_SCALE)
 	targets=$$($(RUN_TARGETS) $(addprefix --experiment ,$(EXPERIMENT))) || exit 2; \
 	$(SNAKEMAKE) $$targets $(CONFIG_ARGS)
 
