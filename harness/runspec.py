@@ -21,13 +21,15 @@ from datasets import DATASETS, default_params
 from harness.config import ConfigError, model_params, train_config
 from harness.training import TrainConfig
 
-# Bump when a code change alters results: every run folder name changes with it.
-RESULTS_VERSION = 2
+# Bump when a code change alters results: every run folder name changes with it. 3: band-stored
+# transition (rounding) and TF "same" padding of the encoder convolutions.
+RESULTS_VERSION = 3
 # Training settings that never change a run's numbers.
 NOT_RESULTS = ("checkpoint_minutes",)
 # Training settings added after runs were made, at the value that gives those runs' numbers: left
 # out of a run's identity at that value, so existing run folders keep their names.
-ADDED_AT_NEUTRAL = {"bptt_length": 0}
+ADDED_AT_NEUTRAL = {"bptt_length": 0, "early_stopping_patience": 0,
+                    "early_stopping_min_delta": 0.0}
 
 
 @dataclass(frozen=True)

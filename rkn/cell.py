@@ -124,7 +124,7 @@ class RKNCell(nn.Module):
             raise ValueError(
                 f"obs_valid must be (B, T) = {(batch, steps)}, got {tuple(obs_valid.shape)}"
             )
-        flat_basis = self.transition.masked_basis()  # band mask applied once per sequence
+        flat_basis = self.transition.masked_basis()  # band corners masked once per sequence
         noise = self.transition.noise()
         if belief is None:
             belief = self.initial_belief(batch, obs_mean)
@@ -144,8 +144,9 @@ class RKNCell(nn.Module):
         return torch.stack(means, 1), cov, belief if carry else None
 
     def predict_step(self, belief: Belief, flat_basis: Tensor, noise: Tensor) -> Belief:
-        """One prediction through the locally linear transition A_t(mu^+_{t-1}) (§1.3, §1.4)."""
-        return kalman.predict(belief, self.transition.matrix(belief.mean, flat_basis), noise)
+        """One prediction through the locally linear transition A_t(mu^+_{t-1}) (§1.3, §1.4),
+        applied on its bands (``kalman.predict_band``): O(B m b) per step, no 2m x 2m matrix."""
+        return kalman.predict_band(belief, self.transition.band(belief.mean, flat_basis), noise)
 
     @staticmethod
     def _update(prior: Belief, w: Tensor, var: Tensor, valid: Tensor | None) -> Belief:

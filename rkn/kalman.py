@@ -8,6 +8,11 @@ z = [z_upper; z_lower], observation model H = [I_m 0]. The belief covariance is 
 
 so a belief is a mean (B, 2m) and three (B, m) vectors. Every function here is dtype-agnostic,
 works on any leading batch size B, and never modifies its inputs.
+
+The transition A = [[A11, A12], [A21, A22]] reaches ``predict`` either dense or, in the RKN's
+training and evaluation path, as its bands only (``predict_band``): each m x m block of bandwidth
+b kept as an (m, 2b + 1) array, entry [i, d] = A_rc[i, i + d - b]. The band form never builds a
+2m x 2m matrix, so a prediction costs O(B m b) time and memory instead of O(B m^2).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -146,3 +152,68 @@ def predict(posterior: Belief, transition: Transition | Tensor, transition_noise
         upper=variances[..., :latent_obs_dim], lower=variances[..., latent_obs_dim:], side=new_side
     )
     return Belief(mean=mean, cov=cov)
+
+
+def band_gather(x: Tensor, half_width: int) -> Tensor:
+    """Neighbourhoods of a vector: out[..., i, d] = x[..., i + d - b], zero outside 0..m-1.
+
+    Args:
+        x: (..., m).
+        half_width: b >= 0.
+
+    Returns:
+        (..., m, 2b + 1), the entries of x that row i of a band matrix of bandwidth b multiplies.
+    """
+    return F.pad(x, (half_width, half_width)).unfold(-1, 2 * half_width + 1, 1)
+
+
+def predict_band(posterior: Belief, band: Tensor, transition_noise: Tensor) -> Belief:
+    """``predict`` with the transition given as its four band blocks (paper.md §1.3-1.4).
+
+    The same equations as ``predict`` (supplement eq. 10-12), summed over the band only: with
+    u, l, s the posterior factors gathered around row i (``band_gather``) and A_rc[i, d] the band
+    entries,
+
+        (A Sigma)_r,upper = A_r1 * u + A_r2 * s,   (A Sigma)_r,lower = A_r1 * s + A_r2 * l
+        upper^-_i = sum_d [(A Sigma)_1,upper A_11 + (A Sigma)_1,lower A_12]_id + Q_upper_i
+        lower^-_i = sum_d [(A Sigma)_2,upper A_21 + (A Sigma)_2,lower A_22]_id + Q_lower_i
+        side^-_i  = sum_d [(A Sigma)_2,upper A_11 + (A Sigma)_2,lower A_12]_id
+        mean^-_r,i = sum_d [A_r1 mu_upper + A_r2 mu_lower]_id
+
+    Band entries whose column i + d - b falls outside 0..m-1 meet the zero padding of the
+    gathered vectors, so they never contribute and receive exactly zero gradient.
+
+    Args:
+        posterior: belief after the last update; mean (B, 2m), factors (B, m).
+        band: (B, 2, 2, m, 2b + 1), indexed [batch, row block, column block, i, d]; a batch
+            size of 1 broadcasts over B.
+        transition_noise: diagonal of Q, (B, 2m) or (1, 2m): upper m entries, then lower m.
+
+    Returns:
+        The prior belief of the next step, same shapes as ``posterior``.
+
+    Raises:
+        ValueError: the band does not fit the belief (m or an even width).
+    """
+    upper, lower, side = posterior.cov
+    latent_obs_dim = upper.shape[-1]
+    width = band.shape[-1]
+    if band.shape[-4:-1] != (2, 2, latent_obs_dim) or width % 2 == 0:
+        raise ValueError(f"band must be (B, 2, 2, {latent_obs_dim}, 2b + 1) for a belief with "
+                         f"m = {latent_obs_dim}, got {tuple(band.shape)}")
+    half = width // 2
+    # One gather for all five vectors: (B, 5, m, w).
+    gathered = band_gather(torch.stack([upper, lower, side, posterior.mean[..., :latent_obs_dim],
+                                        posterior.mean[..., latent_obs_dim:]], -2), half)
+    g_upper, g_lower, g_side, g_mu_upper, g_mu_lower = gathered.unbind(-3)  # (B, m, w) each
+    by_col_upper, by_col_lower = band[..., 0, :, :], band[..., 1, :, :]  # (B, 2 row blocks, m, w)
+    a_sigma_upper = by_col_upper * g_upper.unsqueeze(-3) + by_col_lower * g_side.unsqueeze(-3)
+    a_sigma_lower = by_col_upper * g_side.unsqueeze(-3) + by_col_lower * g_lower.unsqueeze(-3)
+    variances = (a_sigma_upper * by_col_upper + a_sigma_lower * by_col_lower).sum(-1)  # (B, 2, m)
+    new_side = (a_sigma_upper[..., 1, :, :] * by_col_upper[..., 0, :, :]
+                + a_sigma_lower[..., 1, :, :] * by_col_lower[..., 0, :, :]).sum(-1)
+    mean = (by_col_upper * g_mu_upper.unsqueeze(-3) + by_col_lower * g_mu_lower.unsqueeze(-3)).sum(-1)
+    variances = variances.flatten(-2) + transition_noise  # (B, 2m): upper m, then lower m
+    cov = FactorizedCov(upper=variances[..., :latent_obs_dim],
+                        lower=variances[..., latent_obs_dim:], side=new_side)
+    return Belief(mean=mean.flatten(-2), cov=cov)

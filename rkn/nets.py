@@ -24,6 +24,7 @@ DECODERS = ("gaussian", "bernoulli")
 ENC_NORMS = ("post", "pre")
 INITS = ("keras", "torch")
 ACTIVATIONS = ("relu", "tanh")
+CONV_PADDINGS = ("same", "symmetric")
 VAR_ACTS = ("elup1", "softplus")
 
 # Smallest variance the variance maps return. Both elu(x) + 1 and softplus(x) reach exactly 0 in
@@ -85,6 +86,11 @@ class EncoderDecoderConfig:
             default) or "torch" (PyTorch default init everywhere; PT).
         use_obs_valid: use the per-frame valid flags. False gives the "uninformed" variant that
             treats every frame as observed (TF ``never_invalid=True``).
+        conv_padding: padding of the encoder convolutions. "same" (TF, default): TF's "same"
+            padding, which puts the odd pixel of an odd total padding after the image (a 3x3
+            stride-2 convolution of a 12x12 map pads 0 before and 1 after); "symmetric" (PT):
+            k // 2 on every side. Both give the same output sizes; the sampling grids of the
+            strided convolutions differ by one pixel.
     """
 
     latent_obs_dim: int = 15
@@ -101,6 +107,7 @@ class EncoderDecoderConfig:
     dec_act: str = "relu"
     init: str = "keras"
     use_obs_valid: bool = True
+    conv_padding: str = "same"
 
     def __post_init__(self) -> None:
         """Coerce list fields to tuples (JSON round trip) and validate option values."""
@@ -112,6 +119,7 @@ class EncoderDecoderConfig:
         check_choice("enc_norm", self.enc_norm, ENC_NORMS)
         check_choice("dec_act", self.dec_act, ACTIVATIONS)
         check_choice("init", self.init, INITS)
+        check_choice("conv_padding", self.conv_padding, CONV_PADDINGS)
         if self.latent_obs_dim < 1:
             raise ValueError(f"latent_obs_dim must be >= 1, got {self.latent_obs_dim}")
 
@@ -183,6 +191,41 @@ def norm_layer(channels: int, layer_norm: bool) -> nn.Module:
     return nn.GroupNorm(1, channels, eps=LAYER_NORM_EPS) if layer_norm else nn.Identity()
 
 
+class SameConv2d(nn.Conv2d):
+    """``nn.Conv2d`` with TensorFlow's "same" padding (paper.md §1.9).
+
+    Per spatial dimension of size n, kernel k and stride s the output has ceil(n / s) entries and
+    the total padding max((ceil(n / s) - 1) s + k - n, 0) is split as floor(total / 2) before the
+    image and the rest after it, as TF does. Parameters are those of ``nn.Conv2d`` (weight
+    (C_out, C_in, k, k), bias (C_out,)); input (N, C_in, H, W), output (N, C_out, ceil(H / s),
+    ceil(W / s)).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
+                 stride: int = 1) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=0)
+
+    def forward(self, x: Tensor) -> Tensor:
+        before_after = []
+        for size, kernel, stride in zip(x.shape[-2:], self.kernel_size, self.stride):
+            total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
+            before_after.append((total // 2, total - total // 2))
+        if all(before == after for before, after in before_after):  # no copy: conv pads itself
+            return F.conv2d(x, self.weight, self.bias, self.stride,
+                            tuple(before for before, _ in before_after))
+        (top, bottom), (left, right) = before_after
+        return super().forward(F.pad(x, (left, right, top, bottom)))
+
+
+def conv2d(in_channels: int, out_channels: int, kernel_size: int, stride: int,
+           padding: str) -> nn.Conv2d:
+    """A convolution with TF "same" padding or PyTorch's symmetric k // 2 (``conv_padding``)."""
+    check_choice("conv_padding", padding, CONV_PADDINGS)
+    if padding == "same":
+        return SameConv2d(in_channels, out_channels, kernel_size, stride)
+    return nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2)
+
+
 class ConvEncoder(nn.Module):
     """Image -> (w_t, sigma^obs_t) (paper.md §1.2, §1.9).
 
@@ -201,19 +244,20 @@ class ConvEncoder(nn.Module):
         hidden: int = 30,
         layer_norm: bool = True,
         enc_norm: str = "post",
+        conv_padding: str = "same",
     ) -> None:
         super().__init__()
         check_choice("encoder", arch, ENCODERS)
         check_choice("enc_norm", enc_norm, ENC_NORMS)
         self.enc_norm = enc_norm
         stride1 = 1 if arch == "pendulum" else 2
-        # PyTorch paddings reproduce TF "same" output sizes (§1.9).
+        # Both paddings give TF's "same" output sizes (§1.9); "same" also its pixel alignment.
         self.conv = nn.Sequential(
-            nn.Conv2d(input_channels, 12, 5, stride=stride1, padding=2),
+            conv2d(input_channels, 12, 5, stride1, conv_padding),
             norm_layer(12, layer_norm),
             nn.MaxPool2d(2, 2),
             nn.ReLU(),  # relu(maxpool(x)) == maxpool(relu(x)); on 4x fewer elements
-            nn.Conv2d(12, 12, 3, stride=2, padding=1),
+            conv2d(12, 12, 3, 2, conv_padding),
             norm_layer(12, layer_norm),
             nn.MaxPool2d(2, 2),
             nn.ReLU(),
@@ -264,6 +308,7 @@ def build_encoder(config: EncoderDecoderConfig) -> ConvEncoder:
         hidden=config.encoder_hidden,
         layer_norm=config.layer_norm,
         enc_norm=config.enc_norm,
+        conv_padding=config.conv_padding,
     )
 
 

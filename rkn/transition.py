@@ -2,14 +2,28 @@
 
 A_t = sum_k alpha_t^(k) A^(k) with alpha_t = softmax(coef_net(mu^+_{t-1})) and K learned basis
 matrices A^(k) = [[B11, B12], [B21, B22]] whose m x m blocks are band matrices of bandwidth b
-(entries with |i - j| > b are zero). As in TF-master the full 2m x 2m basis is stored and the
-band is enforced by a fixed mask; masked entries get zero gradient and never change.
-The transition noise is a learned, state-independent diagonal (upper and lower m-vectors).
+(entries with |i - j| > b are zero). Only the bands are stored, as the authors' PyTorch port
+does: ``basis`` is (K, 2, 2, m, 2b + 1), entry [k, r, c, i, d] = B_rc^(k)[i, i + d - b], and the
+filter applies A_t in that form (``rkn.kalman.predict_band``), so no 2m x 2m matrix is formed and
+time and memory grow linearly in m. The few stored entries whose column i + d - b falls outside
+the block (the band's corners) are fixed at zero by a mask and never trained. TF-master stores the
+full 2m x 2m bases and masks them; both parameterise the same function class from the same
+initial point, and a state dict with full bases (run folders and checkpoints written before band
+storage) is converted on load. The transition noise is a learned, state-independent diagonal
+(upper and lower m-vectors).
+
+Initialisation (TF-master, kept as the authors have it): every basis matrix starts at the same
+[[I, 0.2 I], [-0.2 I, I]], so A_t does not depend on alpha at first and the exact gradient of the
+coefficient net is zero until the bases differ; the bases move apart after the first optimiser
+step (their gradients are weighted by different alpha_k), after which the coefficient net trains.
+``tests/rkn/test_model.py`` checks that the coefficient net receives a non-zero gradient within
+two steps.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -20,10 +34,48 @@ from rkn.nets import ACTIVATIONS, check_choice, mlp, var_activation
 INIT_OFF_DIAGONAL = 0.2
 
 
+def effective_bandwidth(latent_obs_dim: int, bandwidth: int) -> int:
+    """The bandwidth stored: b, or m - 1 when b is wider than a block (then the blocks are full)."""
+    return min(bandwidth, latent_obs_dim - 1)
+
+
 def band_mask(latent_obs_dim: int, bandwidth: int) -> Tensor:
     """(m, m) float mask, 1 where |i - j| <= bandwidth (bandwidth >= m - 1: all ones)."""
     idx = torch.arange(latent_obs_dim)
     return ((idx[:, None] - idx[None, :]).abs() <= bandwidth).to(torch.get_default_dtype())
+
+
+def band_layout_mask(latent_obs_dim: int, bandwidth: int) -> Tensor:
+    """(m, 2b' + 1) float mask of the band layout (b' = ``effective_bandwidth``): 1 where the
+    entry [i, d] is a real entry of the block (column i + d - b' inside 0..m-1), 0 at corners."""
+    half = effective_bandwidth(latent_obs_dim, bandwidth)
+    cols = torch.arange(latent_obs_dim)[:, None] + torch.arange(2 * half + 1)[None, :] - half
+    return ((cols >= 0) & (cols < latent_obs_dim)).to(torch.get_default_dtype())
+
+
+def dense_to_band(dense: Tensor, bandwidth: int) -> Tensor:
+    """(..., 2m, 2m) matrices -> their band blocks (..., 2, 2, m, 2b' + 1); entries outside the
+    band are dropped, corners are zero."""
+    m = dense.shape[-1] // 2
+    half = effective_bandwidth(m, bandwidth)
+    blocks = dense.unflatten(-1, (2, m)).unflatten(-3, (2, m)).transpose(-3, -2)  # (..., 2, 2, m, m)
+    rows = torch.arange(m)[:, None].expand(m, 2 * half + 1)
+    cols = rows + torch.arange(2 * half + 1)[None, :] - half
+    inside = (cols >= 0) & (cols < m)
+    band = blocks[..., rows, cols.clamp(0, m - 1)]
+    return band * inside.to(band.dtype)
+
+
+def band_to_dense(band: Tensor) -> Tensor:
+    """(..., 2, 2, m, 2b + 1) band blocks -> the (..., 2m, 2m) matrices (zeros off the band)."""
+    m, width = band.shape[-2:]
+    half = width // 2
+    rows = torch.arange(m)[:, None].expand(m, width)
+    cols = rows + torch.arange(width)[None, :] - half
+    inside = (cols >= 0) & (cols < m)
+    blocks = band.new_zeros(*band.shape[:-1], m)
+    blocks[..., rows[inside], cols[inside]] = band[..., inside]
+    return blocks.transpose(-3, -2).flatten(-4, -3).flatten(-2)
 
 
 def initial_transition_matrix(latent_obs_dim: int) -> Tensor:
@@ -45,6 +97,9 @@ class LocallyLinearTransition(nn.Module):
         coef_act: activation of those hidden layers ("relu" TF, "tanh" PT).
         noise_init: initial transition-noise variance (0.1 TF-master).
         var_act: "elup1" (TF) or "softplus" (PT) map from raw parameter to noise variance.
+
+    Raises:
+        ValueError: num_basis < 1 or bandwidth < 0.
     """
 
     def __init__(
@@ -64,43 +119,57 @@ class LocallyLinearTransition(nn.Module):
             raise ValueError(f"need num_basis >= 1, bandwidth >= 0; got {num_basis}, {bandwidth}")
         self.latent_obs_dim = latent_obs_dim
         self.num_basis = num_basis
+        self.bandwidth = effective_bandwidth(latent_obs_dim, bandwidth)
         state_dim = 2 * latent_obs_dim
-        self.basis = nn.Parameter(
-            initial_transition_matrix(latent_obs_dim).expand(num_basis, -1, -1).clone()
-        )
-        # One band mask per block, tiled to the 2m x 2m layout of the basis.
-        self.register_buffer("mask", band_mask(latent_obs_dim, bandwidth).repeat(2, 2))
+        initial = dense_to_band(initial_transition_matrix(latent_obs_dim), self.bandwidth)
+        self.basis = nn.Parameter(initial.expand(num_basis, *initial.shape).clone())
+        # Real entries of the band layout (corners 0), broadcast over (K, 2, 2, m, 2b + 1).
+        self.register_buffer("mask", band_layout_mask(latent_obs_dim, self.bandwidth))
         self.coef_net = mlp(state_dim, coef_hidden, num_basis, coef_act)
         self._var_act, inverse = var_activation(var_act)
         self.raw_noise = nn.Parameter(torch.full((state_dim,), inverse(noise_init)))
 
     def masked_basis(self) -> Tensor:
-        """Basis with the band enforced, flattened to (K, 4m^2). Compute once per sequence."""
+        """Band bases with the corners zeroed, flattened to (K, 4 m (2b + 1)). Compute once per
+        sequence and pass to ``band`` / ``matrix``."""
         return (self.basis * self.mask).reshape(self.num_basis, -1)
+
+    def dense_basis(self) -> Tensor:
+        """The K basis matrices as (K, 2m, 2m) (zeros off the band), for tests and inspection."""
+        return band_to_dense(self.basis * self.mask)
+
+    @torch.no_grad()
+    def copy_dense_basis_(self, dense: Tensor) -> None:
+        """Set the bases from (K, 2m, 2m) matrices; their entries off the band are dropped."""
+        self.basis.copy_(dense_to_band(dense.to(self.basis.dtype), self.bandwidth))
 
     def noise(self) -> Tensor:
         """Transition-noise variances, (1, 2m): upper m entries, then lower m."""
         return self._var_act(self.raw_noise).unsqueeze(0)
 
     def num_masked(self) -> int:
-        """Number of basis entries fixed at zero by the band mask (stored but never trained)."""
-        return int(self.num_basis * (self.mask.numel() - self.mask.sum().item()))
+        """Stored basis entries fixed at zero (the band's corners), never trained."""
+        return int(self.num_basis * 4 * (self.mask.numel() - self.mask.sum().item()))
 
-    def matrix(self, post_mean: Tensor, flat_basis: Tensor | None = None) -> Tensor:
-        """A_t = sum_k alpha_k(mu^+_{t-1}) A^(k) for a batch of previous posterior means.
+    def band(self, post_mean: Tensor, flat_basis: Tensor | None = None) -> Tensor:
+        """Bands of A_t = sum_k alpha_k(mu^+_{t-1}) A^(k) for a batch of previous posterior means.
 
         Args:
             post_mean: mu^+_{t-1}, (B, 2m).
             flat_basis: ``masked_basis()`` if already computed for this sequence.
 
         Returns:
-            The whole transition matrix, (B, 2m, 2m).
+            (B, 2, 2, m, 2b + 1): the band of each block (``rkn.kalman.predict_band``).
         """
         if flat_basis is None:
             flat_basis = self.masked_basis()
-        m = self.latent_obs_dim
         coef = torch.softmax(self.coef_net(post_mean), dim=-1)  # (B, K)
-        return (coef @ flat_basis).view(-1, 2 * m, 2 * m)  # one matmul for the whole batch
+        return (coef @ flat_basis).view(-1, *self.basis.shape[1:])  # one matmul for the batch
+
+    def matrix(self, post_mean: Tensor, flat_basis: Tensor | None = None) -> Tensor:
+        """The whole transition matrix A_t, (B, 2m, 2m): for the full-covariance filter and
+        the dense oracles of the tests; the factorized filter uses ``band``."""
+        return band_to_dense(self.band(post_mean, flat_basis))
 
     def forward(
         self, post_mean: Tensor, flat_basis: Tensor | None = None
@@ -109,3 +178,17 @@ class LocallyLinearTransition(nn.Module):
         a = self.matrix(post_mean, flat_basis)
         m = self.latent_obs_dim
         return a[:, :m, :m], a[:, :m, m:], a[:, m:, :m], a[:, m:, m:]
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str,
+                              *args: Any, **kwargs: Any) -> None:
+        """Accept full (K, 2m, 2m) bases (TF layout; models saved before band storage) by
+        keeping their band."""
+        key = prefix + "basis"
+        stored = state_dict.get(key)
+        if stored is not None and stored.shape == (self.num_basis, 2 * self.latent_obs_dim,
+                                                   2 * self.latent_obs_dim):
+            state_dict[key] = dense_to_band(stored, self.bandwidth)
+        key = prefix + "mask"
+        if key in state_dict and state_dict[key].shape != self.mask.shape:
+            state_dict[key] = self.mask.clone()
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

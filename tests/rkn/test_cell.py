@@ -26,7 +26,7 @@ def diagonal_cell(m: int, gen: torch.Generator, **kwargs) -> RKNCell:
     transition = LocallyLinearTransition(latent_obs_dim=m, num_basis=1, bandwidth=0).double()
     with torch.no_grad():
         basis = torch.randn(1, 2 * m, 2 * m, generator=gen, dtype=torch.float64)
-        transition.basis.copy_(0.6 * basis)
+        transition.copy_dense_basis_(0.6 * basis)
         transition.raw_noise.copy_(torch.rand(2 * m, generator=gen, dtype=torch.float64))
     return RKNCell(transition=transition, **kwargs).double()
 
@@ -65,15 +65,22 @@ def test_band_mask_zeroes_out_of_band_entries(bandwidth: int) -> None:
         assert (block[:, outside] == 0).all()
         assert (block[:, inside] != 0).all()
     sum(b.sum() for b in blocks).backward()  # masked entries get no gradient
-    assert (transition.basis.grad[:, band_mask(m, bandwidth).repeat(2, 2) == 0] == 0).all()
+    assert (transition.basis.grad[..., transition.mask == 0] == 0).all()
+    assert (transition.dense_basis()[:, band_mask(m, bandwidth).repeat(2, 2) == 0] == 0).all()
 
 
 def test_full_bandwidth_is_full_matrix() -> None:
-    """bandwidth >= m - 1 masks nothing; the masked count is then zero."""
+    """bandwidth >= m - 1 gives full blocks; only the band layout's corners are masked."""
     transition = LocallyLinearTransition(latent_obs_dim=4, num_basis=2, bandwidth=3)
-    assert bool((transition.mask == 1).all()) and transition.num_masked() == 0
+    with torch.no_grad():
+        transition.basis.normal_()
+    assert bool((transition.dense_basis() != 0).all())  # every entry of A is a trained entry
+    # Band layout 4 x 7 per block, 16 real entries: 12 corners x 4 blocks x 2 bases.
+    assert transition.num_masked() == 2 * 4 * 12
+    wider = LocallyLinearTransition(latent_obs_dim=4, num_basis=2, bandwidth=9)
+    assert wider.basis.shape == transition.basis.shape  # stored as b = m - 1
     banded = LocallyLinearTransition(latent_obs_dim=4, num_basis=2, bandwidth=1)
-    assert banded.num_masked() == 2 * 4 * 6  # 2 bases x 4 blocks x 6 entries with |i - j| > 1
+    assert banded.num_masked() == 2 * 4 * 2  # layout 4 x 3 per block, 10 real entries
 
 
 def test_cell_matches_dense_kalman_filter() -> None:

@@ -218,8 +218,9 @@ def test_parameter_counts_at_e1_defaults() -> None:
                 "gru": 191902}
     counts = {name: build_named(name).num_trained_parameters() for name in expected}
     assert counts == expected
-    # Storing the full basis as TF does: 15 * 900 = 13500 instead of 5580 basis entries.
-    assert sum(p.numel() for p in build_named("rkn").parameters()) == 12757 - 5580 + 13500
+    # The band layout stores 15 x 4 x (15 x 7) = 6300 basis entries, 5580 of them real (the
+    # corners are fixed at 0); TF's full layout would store 15 * 900 = 13500.
+    assert sum(p.numel() for p in build_named("rkn").parameters()) == 12757 - 5580 + 6300
     # "Roughly the same amount of parameters" (ICLR): GRU m=8 is 16 % below the RKN and within
     # +-25 %; LSTM m=6 is 26.6 % below, so it only meets +-30 % under this counting.
     assert abs(counts["gru_small"] / counts["rkn"] - 1) <= 0.25
@@ -316,4 +317,63 @@ def test_single_basis_coefficient_net_is_not_counted() -> None:
     masked = model.cell.transition.num_masked()
     assert model.num_trained_parameters() == stored - masked - 31
     assert build_named("rkn_k3").num_trained_parameters() == \
-        sum(p.numel() for p in build_named("rkn_k3").parameters()) - 3 * (900 - 4 * 93)
+        sum(p.numel() for p in build_named("rkn_k3").parameters()) - 3 * 4 * (15 * 7 - 93)
+
+
+def _coefficient_net_gradients(dtype: torch.dtype, steps: int) -> list[float]:
+    """Norm of the coefficient net's gradient before each of ``steps`` E1 training steps (Adam,
+    Keras epsilon, per-tensor clipping) from the authors' initialisation, in ``dtype``."""
+    from harness.settings import TrainConfig
+    from harness.step import batch_loss, train_step
+
+    torch.manual_seed(0)
+    model = build_named("rkn").to(dtype)
+    gen = torch.Generator().manual_seed(0)
+    batch = {"images": random_images(8, 20, seed=1),
+             "targets": (torch.rand(8, 20, 2, generator=gen) * 2 - 1).to(dtype)}
+    config = TrainConfig()
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, eps=config.adam_eps)
+    norms = []
+    for _ in range(steps):
+        model.zero_grad()
+        batch_loss(model, batch).backward()
+        coef = model.cell.transition.coef_net.parameters()
+        norms.append(float(torch.cat([p.grad.flatten() for p in coef]).norm()))
+        train_step(model, batch, optimizer, config)
+    return norms
+
+
+def test_identical_initial_bases_break_symmetry_without_rounding_noise() -> None:
+    """All K bases start equal (TF init), so the coefficient net's exact gradient is 0 at the first
+    step: float32 gives only rounding noise, float64 ~1e-17. The bases' gradients are weighted by
+    different alpha_k, so the first Adam step moves them apart and from the second step on the
+    coefficient net gets a real gradient, the same in float32 and float64 (so it is not the
+    rounding noise that drives it)."""
+    single, double = _coefficient_net_gradients(torch.float32, 4), \
+        _coefficient_net_gradients(torch.float64, 4)
+    assert double[0] < 1e-14 and single[0] < 1e-6
+    for got, want in zip(single[1:], double[1:]):
+        assert want > 1e-5
+        assert abs(got - want) <= 1e-3 * want
+
+
+@pytest.mark.parametrize(("size", "kernel", "stride", "before"), [
+    (12, 3, 2, 0),   # E1 conv 2: TF pads 0 before, 1 after (PyTorch's padding=1 pads 1 and 1)
+    (48, 5, 2, 1),   # E4 conv 1: 1 before, 2 after
+    (24, 5, 1, 2),   # E1 conv 1: symmetric, 2 and 2
+])
+def test_same_padding_follows_tensorflow(size: int, kernel: int, stride: int, before: int) -> None:
+    """With a ones kernel each output is the sum of its TF "same" window: rows and columns
+    stride * i - before .. + kernel - 1, clipped to the image; "symmetric" starts at -kernel // 2."""
+    x = torch.rand(1, 1, size, size, dtype=torch.float64)
+    for padding, start in (("same", before), ("symmetric", kernel // 2)):
+        conv = nets.conv2d(1, 1, kernel, stride, padding).double()
+        with torch.no_grad():
+            conv.weight.fill_(1.0)
+            conv.bias.zero_()
+            out = conv(x)[0, 0]
+        assert out.shape == (-(-size // stride),) * 2
+        for i, j in [(0, 0), (out.shape[0] - 1, out.shape[1] - 1), (1, out.shape[1] - 1)]:
+            rows = slice(max(stride * i - start, 0), stride * i - start + kernel)
+            cols = slice(max(stride * j - start, 0), stride * j - start + kernel)
+            torch.testing.assert_close(out[i, j], x[0, 0, rows, cols].sum())

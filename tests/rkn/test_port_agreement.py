@@ -73,6 +73,7 @@ PORT_CONFIG = RKNConfig(
     dec_hidden=(30,),
     dec_act="tanh",
     init="torch",
+    conv_padding="symmetric",
 )
 # The port's loss adds 1e-12 to the predicted variance (ours defaults to 1e-8).
 PORT_VAR_EPS = 1e-12
@@ -99,8 +100,8 @@ LAYER_SOURCES = {
     "dec._module._hidden_layers_var.0": "decoder.var_net.0",
     "dec._module._out_layer_var": "decoder.var_net.2",
 }
-# Block (row offset, column offset) of each port basis in our 2m x 2m basis, and whether the
-# port adds the identity to that block.
+# Block (row, column) of each port basis in our band-stored basis (K, 2, 2, m, 2b + 1), and
+# whether the port adds the identity to that block.
 BASIS_BLOCKS = {"11": (0, 0, True), "12": (0, 1, False), "21": (1, 0, False), "22": (1, 1, True)}
 
 
@@ -136,7 +137,8 @@ def port_slots(fixture: dict[str, np.ndarray], m: int) -> list[Slot]:
     rows, cols = fixture["band_row_index"], fixture["band_col_index"]
     on_diagonal = (rows == cols).astype(np.float64)  # identity at the band's diagonal entries
     for block, (r, c, add_identity) in BASIS_BLOCKS.items():
-        index = (slice(None), torch.as_tensor(rows + r * m), torch.as_tensor(cols + c * m))
+        index = (slice(None), r, c, torch.as_tensor(rows),
+                 torch.as_tensor(cols - rows + PORT_CONFIG.bandwidth))
         shift = np.broadcast_to(on_diagonal, (PORT_CONFIG.num_basis, rows.size))
         name = f"rkn_layer._cell._tm_{block}_basis"
         slots.append(Slot(name, "cell.transition.basis", index, shift if add_identity else None))
@@ -172,6 +174,7 @@ def build_port_model(fixture: dict[str, np.ndarray]) -> tuple[RKN, list[Slot]]:
     in_fixture = {key.removeprefix("param/") for key in fixture if key.startswith("param/")}
     assert consumed == in_fixture, (consumed ^ in_fixture)
     band = model.cell.transition.mask.to(torch.bool).expand_as(params["cell.transition.basis"])
+    assert int(band.sum()) == PORT_CONFIG.num_basis * 4 * fixture["band_row_index"].size
     for name, mask in written.items():
         expected = band if name == "cell.transition.basis" else torch.ones_like(mask)
         assert torch.equal(mask, expected), f"{name}: not every entry set from the port"
@@ -280,7 +283,7 @@ def test_default_eps_loss_differs_by_order_1e8(fixture: dict[str, np.ndarray]) -
 def _perturb_basis(model: RKN) -> RKN:
     """Move one band entry of the B12 block of basis 3 by 1e-6."""
     with torch.no_grad():
-        model.cell.transition.basis[3, 2, PORT_CONFIG.latent_obs_dim + 4] += 1e-6
+        model.cell.transition.basis[3, 0, 1, 2, 4 - 2 + PORT_CONFIG.bandwidth] += 1e-6  # B12[2, 4]
     return model
 
 
