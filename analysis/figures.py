@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from analysis.imputation_figures import imputation_grid_figure  # noqa: E402
 from analysis.runs import ExperimentRuns  # noqa: E402
@@ -52,14 +53,18 @@ def metrics_figure(runs: pd.DataFrame, models: list[str], title: str) -> bytes:
 
 
 def learning_curves_figure(histories: pd.DataFrame, models: list[str], title: str,
-                           selected: pd.DataFrame | None = None) -> bytes:
-    """Validation loss against epoch per model: mean over seeds with a 95% band, and one marker
-    per seed at its selected epoch (filled: the run converged, hollow: it did not).
+                           selected: pd.DataFrame | None = None,
+                           stopped: pd.DataFrame | None = None) -> bytes:
+    """Validation loss against epoch per model: mean over seeds with a 95% band, one marker per
+    seed at its selected epoch (filled: the run converged, hollow: it did not), and a cross at
+    the last epoch of every run that early stopping ended.
 
     Args:
         histories: history.csv rows with columns model, seed, epoch, val_loss.
         selected: one row per run with model, seed, selected_epoch and converged (1/0/NaN);
             None draws no markers.
+        stopped: model, seed, epochs_trained of the runs that stopped early; None or empty:
+            no crosses.
     """
     fig, ax = plt.subplots(figsize=(6, 4))
     colours = palette(models)
@@ -79,7 +84,16 @@ def learning_curves_figure(histories: pd.DataFrame, models: list[str], title: st
             handles.append(plt.Line2D([], [], ls="none", marker="o", color="0.3",
                                       markerfacecolor="0.3" if filled else "none"))
             labels.append(label)
+        if stopped is not None and len(stopped):
+            ends = stopped.merge(histories, left_on=["model", "seed", "epochs_trained"],
+                                 right_on=["model", "seed", "epoch"])
+            for model, group in ends.groupby("model", sort=False):
+                ax.scatter(group["epoch"], group["val_loss"], s=40, zorder=3, marker="x",
+                           color=colours[model])
+            handles.append(plt.Line2D([], [], ls="none", marker="x", color="0.3"))
+            labels.append("stopped early")
         ax.legend(handles, labels, fontsize=7)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     ax.set(title=f"{title}: validation loss (mean over seeds, 95% band)")
     fig.tight_layout()
     return png_bytes(fig)
@@ -168,6 +182,16 @@ def _selected_epochs(metrics: pd.DataFrame) -> pd.DataFrame | None:
     return selected
 
 
+def _stopped_early(metrics: pd.DataFrame, epochs: int) -> pd.DataFrame | None:
+    """model, seed, epochs_trained of the runs that trained fewer than ``epochs`` epochs."""
+    if "epochs_trained" not in metrics:
+        return None
+    short = metrics[(metrics["epochs_trained"] >= 1) & (metrics["epochs_trained"] < epochs)]
+    stopped = short[["model", "seed", "epochs_trained"]].copy()
+    stopped["epochs_trained"] = stopped["epochs_trained"].astype(int)
+    return stopped
+
+
 def experiment_figures(runs: ExperimentRuns) -> dict[str, bytes]:
     """The four figures of an experiment from its run folders: {name: PNG bytes}."""
     histories, calibrations = [], []
@@ -180,7 +204,8 @@ def experiment_figures(runs: ExperimentRuns) -> dict[str, bytes]:
     calibration = pd.concat(calibrations) if calibrations else pd.DataFrame()
     models, title = runs.models, runs.name
     return {"metrics": metrics_figure(runs.metrics, models, title),
-            "learning_curves": learning_curves_figure(pd.concat(histories), models, title,
-                                                      _selected_epochs(runs.metrics)),
+            "learning_curves": learning_curves_figure(
+                pd.concat(histories), models, title, _selected_epochs(runs.metrics),
+                _stopped_early(runs.metrics, int(runs.settings["training"]["epochs"]))),
             "calibration": calibration_figure(calibration, models, title),
             "example": example_figure(load_examples(runs), title)}

@@ -41,7 +41,8 @@ def metric_names(frame: pd.DataFrame) -> list[str]:
 
 def summarize(runs: pd.DataFrame, models: list[str]) -> pd.DataFrame:
     """One row per model (given order): n_seeds, n_converged (seeds whose ``converged`` flag is
-    1; a missing flag counts as not converged; only when the runs carry the flag), and
+    1; a missing flag counts as not converged; only when the runs carry the flag), epochs_min and
+    epochs_max (fewest and most epochs trained, when the runs record ``epochs_trained``), and
     {metric}_mean/_std/_ci_lo/_ci_hi."""
     rows = []
     for model in models:
@@ -49,6 +50,9 @@ def summarize(runs: pd.DataFrame, models: list[str]) -> pd.DataFrame:
         row: dict = {"model": model, "n_seeds": len(sub)}
         if "converged" in runs:
             row["n_converged"] = int((sub["converged"] == 1).sum())
+        if "epochs_trained" in runs and sub["epochs_trained"].notna().any():
+            row["epochs_min"] = int(sub["epochs_trained"].min())
+            row["epochs_max"] = int(sub["epochs_trained"].max())
         for metric in metric_names(runs):
             values = sub[metric].dropna().to_numpy()
             lo, hi = bootstrap_ci(values)

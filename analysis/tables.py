@@ -41,6 +41,7 @@ def summary_markdown(summary: pd.DataFrame) -> str:
     """Key metrics per model as 'mean ± std [95% CI]', plus seeds, converged seeds (k/n, by
     harness.convergence) and parameter count."""
     metrics = [m for m in KEY_METRICS if f"{m}_mean" in summary.columns]
+    epochs = "epochs_min" in summary.columns
     rows = []
     for r in summary.to_dict("records"):
         stats = [fmt_stat(r[f"{m}_mean"], r[f"{m}_std"], r[f"{m}_ci_lo"], r[f"{m}_ci_hi"])
@@ -48,8 +49,18 @@ def summary_markdown(summary: pd.DataFrame) -> str:
         n_params = r.get("n_params_mean", math.nan)
         n_params = f"{n_params:,.0f}" if math.isfinite(n_params) else "n/a"
         converged = f"{r['n_converged']}/{r['n_seeds']}" if "n_converged" in r else "n/a"
-        rows.append([r["model"], r["n_seeds"], converged, *stats, n_params])
-    return markdown_table(["model", "seeds", "converged", *metrics, "n_params"], rows)
+        trained = [epochs_cell(r.get("epochs_min"), r.get("epochs_max"))] if epochs else []
+        rows.append([r["model"], r["n_seeds"], converged, *trained, *stats, n_params])
+    return markdown_table(["model", "seeds", "converged", *(["epochs"] if epochs else []),
+                           *metrics, "n_params"], rows)
+
+
+def epochs_cell(fewest: float | None, most: float | None) -> str:
+    """Epochs trained over the seeds: '500', or 'fewest–most' when early stopping ended some
+    runs sooner than others; 'n/a' when unknown."""
+    if fewest is None or most is None or not (math.isfinite(fewest) and math.isfinite(most)):
+        return "n/a"
+    return f"{int(fewest)}" if fewest == most else f"{int(fewest)}–{int(most)}"
 
 
 def paired_markdown(paired: pd.DataFrame, reference: str | None) -> str:
@@ -73,7 +84,8 @@ def experiment_markdown(scale: str, runs: ExperimentRuns, summary: pd.DataFrame,
             f"Dataset {settings['dataset']} ({params}); {settings['training']['epochs']} epochs; "
             f"seeds {runs.seeds}.\nCells: mean ± std (ddof 1) [bootstrap 95% CI of the mean, "
             f"{N_BOOTSTRAP} percentile resamples]. Converged: seeds whose run converged (rule in "
-            f"claims.md). All metrics: `{runs.name}.csv`.\n\n"
+            f"claims.md). Epochs: epochs trained (a range when early stopping ended some seeds "
+            f"sooner). All metrics: `{runs.name}.csv`.\n\n"
             f"{summary_markdown(summary)}\n## Paired comparison ({ref} − baseline, "
             f"same seeds)\n\nLog-likelihood: positive favours {ref}; RMSE and BCE: "
             f"negative favours {ref}. All values: `{runs.name}_paired.csv`.\n\n"

@@ -202,6 +202,8 @@ def execute_run(
                                             f"training; checkpoint {checkpointer.path}")
         test_metrics["selected_epoch"] = float(fit.selected_epoch)
         test_metrics["converged"] = float(converged(fit.history))  # harness.convergence rule
+        # Epochs actually trained: the configured epochs, fewer when early stopping ended the run.
+        test_metrics["epochs_trained"] = float(sum(row["epoch"] >= 1 for row in fit.history))
         test_metrics["n_params"] = float(model.num_trained_parameters())
         model_config = config_to_dict(model.config)
         atomic_write_json(tmp_dir / "config.json", {**spec.to_dict(), "model_config": model_config})
@@ -220,6 +222,7 @@ def execute_run(
         atomic_write_json(tmp_dir / "meta.json", {
             **git_state(), "torch": torch.__version__, "device": str(device), "threads": torch.get_num_threads(),
             "seeds": seeds, "wall_seconds": round(time.perf_counter() - started, 3),
+            "stopped_epoch": getattr(fit, "stopped_epoch", None),  # early stopping; None: ran all
         })
         if run_dir.exists():
             shutil.rmtree(run_dir)

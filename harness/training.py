@@ -34,10 +34,31 @@ __all__ = ["BadResultError", "FitResult", "NonFiniteLossError", "Split", "TrainC
 
 @dataclass
 class FitResult:
-    """What training produced: per-epoch history rows and the selected model's epoch."""
+    """What training produced: per-epoch history rows, the selected model's epoch, and the epoch
+    at which early stopping ended training (None: it ran all its epochs or early stopping is
+    off)."""
 
     history: list[dict[str, float]] = field(default_factory=list)
     selected_epoch: int = 0
+    stopped_epoch: int | None = None
+
+
+def early_stop_due(val_losses: list[float], patience: int, min_delta: float) -> bool:
+    """Whether training stops after the last of ``val_losses`` (one per epoch, in order).
+
+    It stops when the last ``patience`` epochs brought no validation loss below the best one
+    before them by more than ``min_delta``: with b the epoch of the best loss counted only where
+    it improved on the previous best by more than min_delta, stop when (last epoch - b) >=
+    patience. patience 0 never stops. A pure function of the history, so a resumed run decides
+    exactly as an uninterrupted one.
+    """
+    if patience <= 0 or not val_losses:
+        return False
+    best, best_index = math.inf, 0
+    for index, value in enumerate(val_losses):
+        if value < best - min_delta:
+            best, best_index = value, index
+    return len(val_losses) - 1 - best_index >= patience
 
 
 def to_tensors(arrays: dict[str, np.ndarray], device: torch.device) -> Split:
@@ -191,6 +212,13 @@ def fit(
         state.epoch, state.step, state.order, state.losses = epoch + 1, 0, None, []
         if progress is not None:
             progress(epoch, config.epochs)
+        if early_stop_due([r["val_loss"] for r in state.result.history],
+                          config.early_stopping_patience, config.early_stopping_min_delta):
+            state.result.stopped_epoch = epoch
+            log.info("early stopping at epoch %d: no validation improvement above %g for %d "
+                     "epochs (selected epoch %d)", epoch, config.early_stopping_min_delta,
+                     config.early_stopping_patience, state.result.selected_epoch)
+            break
     model.load_state_dict(state.best_state)
     return state.result
 

@@ -127,6 +127,39 @@ def test_truncated_bptt_run_resumes_bit_identically(tmp_path: Path, tiny, model:
     assert history_without_time(run_dir) == history_without_time(tmp_path / "whole")
 
 
+@pytest.mark.parametrize("stop_at", [4, 7])  # mid-epoch 2, first step of epoch 3 (the last)
+def test_early_stopped_run_resumes_bit_identically(tmp_path: Path, tiny, stop_at: int) -> None:
+    """With early stopping (patience 2; a min_delta so large that only epoch 1 counts as an
+    improvement) a 10-epoch run stops after epoch 3, with or without an interruption on the way:
+    same metrics.json and history, 3 epochs trained, the stop epoch in meta.json."""
+    train, test = tiny
+    spec = spec_for("rkn", epochs=10, early_stopping_patience=2, early_stopping_min_delta=1e6)
+    cpu = torch.device("cpu")
+    execute_run(spec, train_split=train, test_split=test, run_dir=tmp_path / "whole", device=cpu)
+    run_dir = tmp_path / "resumed"
+    stopper = StopAt(checkpoint.checkpoint_path(run_dir), spec.identity(), 0, stop_at=stop_at)
+    with pytest.raises(checkpoint.RunInterrupted):
+        execute_run(spec, train_split=train, test_split=test, run_dir=run_dir, device=cpu,
+                    checkpointer=stopper)
+    execute_run(spec, train_split=train, test_split=test, run_dir=run_dir, device=cpu,
+                checkpointer=run_checkpointer(spec, run_dir))
+    assert (run_dir / "metrics.json").read_bytes() == (tmp_path / "whole" / "metrics.json").read_bytes()
+    assert history_without_time(run_dir) == history_without_time(tmp_path / "whole")
+    assert len(history_without_time(run_dir)) == 1 + 3  # header and epochs 1-3
+    assert json.loads((run_dir / "metrics.json").read_text())["epochs_trained"] == 3.0
+    assert json.loads((run_dir / "meta.json").read_text())["stopped_epoch"] == 3
+
+
+def test_early_stopping_off_keeps_run_identity(tmp_path: Path) -> None:
+    """Patience 0 (off) leaves the run's identity and folder name as before the option existed;
+    a patience gives another run."""
+    plain = spec_for("rkn")
+    assert plain.identity()["training"].keys().isdisjoint({"early_stopping_patience",
+                                                           "early_stopping_min_delta"})
+    assert spec_for("rkn", early_stopping_patience=0).run_name == plain.run_name
+    assert spec_for("rkn", early_stopping_patience=5).run_name != plain.run_name
+
+
 def test_stop_during_evaluation_resumes_without_training(tmp_path: Path, tiny) -> None:
     """A stop that arrives after training keeps the trained model ("fitted" checkpoint)."""
     train, test = tiny

@@ -152,3 +152,25 @@ def test_non_finite_test_metric_is_an_error() -> None:
     split["targets"][0, 0, 0] = np.nan
     with pytest.raises(BadResultError, match="test metrics .*log_lik=nan.* are not finite"):
         training.evaluate(MeanOfImage(), training.to_tensors(split, torch.device("cpu")), 10)
+
+
+@pytest.mark.parametrize(("losses", "patience", "min_delta", "stop"), [
+    ([], 3, 0.0, False),
+    ([5.0, 4.0, 3.0], 0, 0.0, False),            # patience 0: off
+    ([5.0, 4.0, 4.5, 4.2], 2, 0.0, True),        # best at epoch 2, two epochs without a better one
+    ([5.0, 4.0, 4.5], 2, 0.0, False),            # only one epoch since the best
+    ([5.0, 4.0, 3.99, 3.98], 2, 0.05, True),     # improvements below min_delta do not count
+    ([5.0, 4.0, 3.99, 3.9], 2, 0.05, False),     # 4.0 -> 3.9 beats the best by more than 0.05
+    ([float("inf"), 1.0, 1.0], 1, 0.0, True),    # a tie is no improvement
+])
+def test_early_stop_rule(losses: list[float], patience: int, min_delta: float, stop: bool) -> None:
+    from harness.training import early_stop_due
+
+    assert early_stop_due(losses, patience, min_delta) is stop
+
+
+def test_early_stopping_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="early_stopping_patience"):
+        TrainConfig(early_stopping_patience=-1)
+    with pytest.raises(ValueError, match="early_stopping_min_delta"):
+        TrainConfig(early_stopping_min_delta=float("nan"))

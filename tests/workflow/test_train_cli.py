@@ -28,7 +28,7 @@ from harness.registry import load_checkpoint  # noqa: E402
 
 
 METRIC_KEYS = {"log_lik", "rmse", "coverage_1sigma", "coverage_2sigma", "norm_err_mean", "norm_err_var",
-               "n_params", "selected_epoch", "converged"}
+               "n_params", "selected_epoch", "converged", "epochs_trained"}
 
 
 @pytest.fixture()
