@@ -21,7 +21,7 @@ from harness.config import load_config
 from harness.runner import RUN_FILES
 from harness.runspec import config_dataset_dir, efficiency_file, resolve_run, run_grid
 from tests.reduced_config import reduced_smoke
-from harness.settings import CLIP_MODES, COMPILE_MODES, SELECTION_RULES, TrainConfig
+from harness.settings import ALLOCATOR_ENV, CLIP_MODES, COMPILE_MODES, SELECTION_RULES, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "config" / "config.yaml"
@@ -96,6 +96,10 @@ def test_scripts_receive_the_config_files(tmp_path: Path) -> None:
     config_args = f"--config {BASE} --config {SMOKE} --config {extra.name}"
     assert all(config_args in command for command in commands), commands
     assert all("--epochs" not in command and "--batch" not in command for command in commands)
+    # Training jobs run with the allocator settings (harness.settings.ALLOCATOR_ENV), others not.
+    allocator = " ".join(f"{k}={v}" for k, v in ALLOCATOR_ENV.items())
+    for command in commands:
+        assert (allocator in command) == ("workflow/scripts/train.py" in command), command
 
 
 @pytest.mark.parametrize(

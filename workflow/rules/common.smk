@@ -16,6 +16,7 @@ from snakemake.settings.types import DeploymentMethod
 from analysis.report import expected_outputs
 from harness.config import ConfigError, load_config
 from harness.runspec import config_dataset_dir, efficiency_file, resolve_run, run_dirs
+from harness.settings import ALLOCATOR_ENV
 
 
 def _display_path(path):
@@ -72,6 +73,8 @@ CONFIG_ARGS = " ".join(f"--config {path}" for path in CONFIG_FILES)
 # activated), or the rule's own conda environment (workflow/envs/torch.yaml) with --sdm conda.
 PYTHON = "python" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method else sys.executable
 SOFTWARE = "../envs/torch.yaml"
+# glibc allocator settings for training jobs (harness.settings.ALLOCATOR_ENV: environment only).
+ALLOCATOR = "env " + " ".join(f"{k}={v}" for k, v in ALLOCATOR_ENV.items())
 SCRIPTS = _display_path(Path(workflow.basedir) / "workflow" / "scripts")
 
 

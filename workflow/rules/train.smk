@@ -34,6 +34,7 @@ rule train:
         gpu=config["resources"]["train"]["gpu"],
         gpu_slots=config["resources"]["train"]["gpu_slots"],
     shell:
+        f"{ALLOCATOR} "
         "{params.python} {params.script} {params.configs} --experiment {wildcards.experiment} "
         "--model {wildcards.model} --seed {wildcards.seed} --run-dir {params.run_dir} "
         "--data-dir {params.data_dir} --threads {threads} --device {params.device} --force "
