@@ -70,12 +70,13 @@ refresh-smoke-reference: smoke-from-scratch
 	cp reports/smoke/metrics.json tests/reference/smoke_metrics.json
 	@echo "tests/reference/smoke_metrics.json refreshed: commit it with the reason the metrics moved"
 
-# A paper scale trained elsewhere, experiment by experiment (benchmarks/paper_gpu.py on a GPU
-# machine): unpack its archive into results/paper and report the experiments that are complete.
+# The paper scale reported experiment by experiment: the experiments whose every run is in
+# results/paper (trained here with `make runs SCALE=paper EXPERIMENT=...`, or elsewhere and unpacked
+# from ARCHIVE, benchmarks/paper_gpu.py's archive), the others listed with their projected cost
+# (COST: benchmarks/paper_scale_cost.py --json).
 PAPER_CONFIGS = --config config/config.yaml --config config/paper.yaml
 paper-report: $(STAMP)
-	@test -n "$(ARCHIVE)" || { echo "usage: make paper-report ARCHIVE=OUT/paper_runs.tar.gz [COST=OUT/paper_cost.json]"; exit 2; }
-	$(BIN)/python workflow/scripts/import_runs.py --archive $(ARCHIVE) $(PAPER_CONFIGS)
+	$(if $(ARCHIVE),$(BIN)/python workflow/scripts/import_runs.py --archive $(ARCHIVE) $(PAPER_CONFIGS))
 	$(BIN)/python workflow/scripts/aggregate.py $(PAPER_CONFIGS) --complete-only \
 		$(if $(COST),--projected-cost $(COST))
 

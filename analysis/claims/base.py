@@ -204,6 +204,8 @@ class Claim:
             experiments (e.g. "efficiency"); the report passes what it read of it to ``judge``
             and ``numbers_table``; "" for experiment claims.
         not_in_pipeline: why the claim is not judged here ("" when it is).
+        sources: markdown printed below the claim's numbers: which setting follows which of the
+            authors' sources and what differs from them ("" for none).
     """
 
     number: int
@@ -218,6 +220,7 @@ class Claim:
     numbers_table: NumbersTable = log_lik_rmse_table
     measurement: str = ""
     not_in_pipeline: str = ""
+    sources: str = ""
 
     def assess(self, evidence: Any) -> Verdict:
         """The verdict the report prints: the rule's, then (experiment claims) the convergence

@@ -32,8 +32,13 @@ def _settings(scale: str, evidence: Evidence, reference: Mapping) -> str:
     settings = runs.settings
     data = ", ".join(f"{k} {v}" for k, v in sorted(settings["dataset_params"].items()))
     paper = reference.get("reproduction", {}).get(runs.name, {}).get("paper_settings", "unknown")
+    training = settings["training"]
+    patience = training.get("early_stopping_patience", 0)
+    stopping = (f"early stopping after {patience} epochs without a validation improvement above "
+                f"{training.get('early_stopping_min_delta', 0.0)}" if patience
+                else "no early stopping (every run trains all its epochs)")
     return (f"This run: scale `{scale}`, dataset {settings['dataset']} ({data}), "
-            f"{settings['training']['epochs']} epochs, batch {settings['training']['batch_size']}, "
+            f"{training['epochs']} epochs, batch {training['batch_size']}, {stopping}, "
             f"{len(runs.seeds)} seeds {runs.seeds}. Paper: {paper}.")
 
 
@@ -79,6 +84,8 @@ def _claim_section(claim: Claim, scale: str, evidence: Mapping[str, Evidence],
         published = published_rows(reference, experiment)
         body += [claim.numbers_table(evidence[experiment], published),
                  agreement_section(evidence[experiment], published, scale)]
+    if claim.sources:
+        body.append(claim.sources)
     return head + "\n".join(body)
 
 
