@@ -1,4 +1,4 @@
-"""Baseline sequence models with the RKN's interface (LSTM, GRU; docs/baselines.md).
+"""Baseline sequence models with the RKN's interface (LSTM, GRU; docs/baselines.md#lstm-and-gru).
 
 The other baselines (KVAE, E2C, DKS, reference predictors) are imported from their modules. Model
 families by name (name -> class) are ``harness.registry.FAMILIES``; each model's settings are an

@@ -1,8 +1,8 @@
-"""Recurrent Kalman Network = conv encoder + factorized Kalman cell + decoder (paper.md §1).
+"""Recurrent Kalman Network = conv encoder + factorized Kalman cell + decoder (docs/model.md).
 
 Defaults follow TF-master (the authors' code that reproduces the ICML results); every known
 difference between the paper text, TF-icml, TF-master and the PyTorch port (PT) that concerns the
-model is an option of ``RKNConfig`` (paper.md §1.11).
+model is an option of ``RKNConfig`` (docs/model.md#where-the-sources-differ).
 """
 
 from __future__ import annotations
