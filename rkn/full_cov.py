@@ -8,7 +8,7 @@ weights as ``rkn``). The variance decoder receives the diagonals of the upper, l
 off-diagonal blocks [upper, lower, side] (the authors' full-covariance cell is lost; what its
 decoder received is unknown, docs/model.md#full-covariance-variant). Cost per step: O(m^3)
 (matrix products and a Cholesky factorisation of the m x m innovation covariance) against
-O(m b) for the factorized filter on the transition's bands.
+O(K m b) for the factorized filter on the transition's bands.
 """
 
 from __future__ import annotations
