@@ -1,4 +1,4 @@
-"""Finished run folders, read as the report's only input (design.md, "Results and reports").
+"""Finished run folders, read as the report's only input (docs/design.md#results-layout).
 
 A run folder (``harness.runner.RUN_FILES``) says what it is in its ``config.json`` (experiment,
 model, seed, dataset and training settings, model config) and what it measured in

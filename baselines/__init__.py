@@ -1,6 +1,8 @@
-"""Baseline sequence models with the RKN's interface (LSTM, GRU; paper.md §5).
+"""Baseline sequence models with the RKN's interface (LSTM, GRU; docs/baselines.md#lstm-and-gru).
 
-The full model registry (names -> class, config, defaults) is ``harness.registry.MODELS``.
+The other baselines (KVAE, E2C, DKS, reference predictors) are imported from their modules. Model
+families by name (name -> class) are ``harness.registry.FAMILIES``; each model's settings are an
+entry of the ``models:`` section of ``config/config.yaml``.
 """
 
 from baselines.gru import GRUBaseline, GRUConfig

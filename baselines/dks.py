@@ -1,4 +1,5 @@
-"""Deep Kalman smoother / structured inference network (Krishnan et al., AAAI 2017; paper.md §5.2).
+"""Deep Kalman smoother / structured inference network (Krishnan et al., AAAI 2017;
+docs/baselines.md#dks).
 
 Deep Markov model with the RKN's encoder and Bernoulli image decoder, written fresh:
 
@@ -41,7 +42,7 @@ SCALE_FLOOR = 1e-4
 
 @dataclass(frozen=True)
 class DKSConfig(EncoderDecoderConfig):
-    """DKS / DMM settings (paper.md §5.2 recommended start); shared encoder/decoder fields.
+    """DKS / DMM settings (docs/baselines.md#dks); shared encoder/decoder fields.
 
     Attributes:
         latent_obs_dim: size of the encoder output w_t fed to the inference GRU (16).

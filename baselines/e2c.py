@@ -1,7 +1,8 @@
-"""Embed to Control (Watter et al., NeurIPS 2015; paper.md §5.2), reimplemented for imputation.
+"""Embed to Control (Watter et al., NeurIPS 2015), reimplemented for imputation
+(docs/baselines.md#e2c).
 
 "E2C (reimplementation)": written fresh and correct, NOT a port of the authors' script, whose
-defects (§5.2) are avoided on purpose: the "next" frame of a training pair is frame t + 1 (the
+defects are avoided on purpose: the "next" frame of a training pair is frame t + 1 (the
 script paired frame j with itself), and the evaluation scores every frame against its own target.
 
 Per-frame VAE q(z_t | x_t) = N(mu_t, diag sigma_t^2) (the RKN encoder, latent size d) and the
@@ -9,12 +10,13 @@ RKN's Bernoulli image decoder. Locally linear transition without actions: from h
 v, r, o in R^d; A_t = I + v r^T; z_{t+1} = A_t z_t + o. Its distribution for the KL term is
 N(A_t mu_t + o, A_t diag(sigma_t^2) A_t^T) (the full covariance, not the script's diagonal).
 
-Training on full, clean sequences (information set A of §5.2), per pair (t, t + 1):
+Training on full, clean sequences (information set A,
+docs/baselines.md#evaluation-contract-for-imputation-models), per pair (t, t + 1):
     BCE(x_t | z_t) + BCE(x_{t+1} | A_t z_t + o) + kl_weight KL(q(z_t) || N(0, I))
     + transition_kl_weight KL(N(A mu_t + o, A S A^T) || q(z_{t+1} | x_{t+1})),
 with z_t ~ q(z_t | x_t). Imputation: an observed frame's latent is its encoder mean; a missing
 frame's latent is the transition mean rolled from the previous latent; every frame is decoded.
-Single frames carry no velocity, so E2C has no temporal fusion (§5.2 expects it to be weakest).
+Single frames carry no velocity, so E2C has no temporal fusion (expected to be the weakest).
 Truncated BPTT (``training.bptt_length``): a window's pairs include the one that crosses its
 start, built from the previous window's last frame (carried detached, ``E2CPairState``).
 """
@@ -33,13 +35,13 @@ from rkn.decoders import build_decoder
 from rkn.nets import EncoderDecoderConfig, apply_init, build_encoder, check_choice, images_to_batch, mlp
 
 VAR_FLOOR = 1e-6
-# |1 + r^T v| = |det A| is clamped away from 0 inside its logarithm (§5.2 pitfall).
+# |1 + r^T v| = |det A| is clamped away from 0 inside its logarithm (docs/baselines.md#e2c).
 DET_FLOOR = 1e-6
 
 
 @dataclass(frozen=True)
 class E2CConfig(EncoderDecoderConfig):
-    """E2C settings (paper.md §5.2 recommended start); shared encoder/decoder fields as the RKN's.
+    """E2C settings (docs/baselines.md#e2c); shared encoder/decoder fields as the RKN's.
 
     Attributes:
         latent_obs_dim: d, size of z (3).

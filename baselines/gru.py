@@ -1,4 +1,5 @@
-"""GRU baseline (paper.md §5.1): the RKN with its filter replaced by a GRU of 4m units.
+"""GRU baseline (docs/baselines.md#lstm-and-gru): the RKN with its filter replaced by a GRU of 4m
+units.
 
 Known framework difference (recorded, not an option): PyTorch's nn.GRU applies the reset gate
 after the recurrent matmul, n = tanh(W_n x + b_in + r * (U_n h + b_hn)) (Keras

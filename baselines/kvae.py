@@ -1,4 +1,5 @@
-"""Kalman Variational Auto-Encoder (Fraccaro et al., NeurIPS 2017; paper.md §5.2), written fresh.
+"""Kalman Variational Auto-Encoder (Fraccaro et al., NeurIPS 2017; docs/baselines.md#kvae), written
+fresh.
 
 Per-frame VAE q(a_t | x_t) (the RKN's conv encoder) with the RKN's Bernoulli image decoder
 p(x_t | a_t), and a linear-Gaussian state-space model on the pseudo-observations a_t:
@@ -9,8 +10,9 @@ p(x_t | a_t), and a linear-Gaussian state-space model on the pseudo-observations
 No actions (B u_t = 0). Q, R and the initial belief N(0, init_cov I) are fixed; A_k (init I) and
 C_k (init N(0, 0.05^2)) are learned. The filter runs in float64 (``baselines.lgssm``).
 
-Training (information set A of §5.2: full, unmasked training sequences, i.e. the clean target
-frames): minus the per-frame ELBO with one sample a ~ q(a | x),
+Training (information set A, docs/baselines.md#evaluation-contract-for-imputation-models:
+full, unmasked training sequences, i.e. the clean target frames): minus the per-frame ELBO with
+one sample a ~ q(a | x),
     recon_weight * log p(x | a) - log q(a | x) + log p(a),
 where log p(a) is the exact Kalman-filter innovation log-likelihood.
 Imputation (test): missing frames get Kalman gain zero and the alpha-LSTM is fed the model's own
@@ -39,7 +41,7 @@ VAR_FLOOR = 1e-6
 
 @dataclass(frozen=True)
 class KVAEConfig(EncoderDecoderConfig):
-    """KVAE settings (paper.md §5.2 recommended start). Shared encoder/decoder fields as the RKN's.
+    """KVAE settings (docs/baselines.md#kvae). Shared encoder/decoder fields as the RKN's.
 
     Attributes:
         latent_obs_dim: dim_a, size of the pseudo-observation a_t (2).
@@ -211,7 +213,8 @@ class KVAE(SequenceModel):
         return BernoulliPrediction(probs=probs.reshape(batch, steps, *probs.shape[1:])), state
 
     def training_loss(self, images: Tensor, obs_valid: Tensor | None, targets: Tensor) -> Tensor:
-        """Minus the ELBO per frame on the clean target frames (information set A, §5.2)."""
+        """Minus the ELBO per frame on the clean target frames (information set A,
+        docs/baselines.md#evaluation-contract-for-imputation-models)."""
         return self.training_loss_window(images, obs_valid, targets, None)[0]
 
     def training_loss_window(self, images: Tensor, obs_valid: Tensor | None, targets: Tensor,

@@ -1,4 +1,5 @@
-"""Dense linear-Gaussian state-space filtering and smoothing in torch (KVAE, paper.md §5.2).
+"""Dense linear-Gaussian state-space filtering and smoothing in torch (KVAE,
+docs/baselines.md#kvae).
 
 Pure, keyword-only functions on ``Gaussian(mean, cov)`` named tuples, batched over a leading axis
 and dtype-agnostic (the KVAE runs them in float64). Numerically careful: no explicit inverses

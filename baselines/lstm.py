@@ -1,4 +1,5 @@
-"""LSTM baseline (paper.md §5.1): the RKN with its filter replaced by an LSTM of 4m units."""
+"""LSTM baseline (docs/baselines.md#lstm-and-gru): the RKN with its filter replaced by an LSTM of
+4m units."""
 
 from __future__ import annotations
 

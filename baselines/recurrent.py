@@ -1,4 +1,4 @@
-"""Shared code of the LSTM and GRU baselines (paper.md §5.1).
+"""Shared code of the LSTM and GRU baselines (docs/baselines.md#lstm-and-gru).
 
 The RKN's transition/filter is replaced by a generic recurrent network; encoder and decoders are
 the RKN's (``rkn.nets``). The recurrent core runs fused over the whole sequence (nn.LSTM / nn.GRU).

@@ -1,4 +1,5 @@
-"""Parameter-free reference predictors for image imputation (paper.md §5.3), evaluated untrained.
+"""Parameter-free reference predictors for image imputation, evaluated untrained
+(docs/baselines.md#reference-predictors).
 
 They show where "learned nothing" and "perfect" lie on the same data and metric code as the
 trained models: the runner evaluates them without training (``trainable`` is False), after
@@ -6,7 +7,7 @@ trained models: the runner evaluates them without training (``trainable`` is Fal
 bce_metrics path.
 
 - ``hold_last_frame``: each frame predicted by the last observed input frame, p clipped to
-  [1e-3, 1 - 1e-3] (§5.3); a fusion-free baseline that uses the mask.
+  [1e-3, 1 - 1e-3] (docs/baselines.md#sanity-anchors); a fusion-free baseline that uses the mask.
 - ``mean_image``: the per-pixel mean of the TRAINING targets (never the test set), clipped the
   same way, for every frame.
 - ``entropy_floor``: the clean target frames themselves (``input_is_clean``: the runner feeds
@@ -25,7 +26,8 @@ from rkn.interface import BernoulliPrediction, SequenceModel
 from rkn.nets import check_choice
 
 PREDICTORS = ("hold_last_frame", "mean_image", "entropy_floor")
-# Clip of hold-last-frame and mean-image probabilities (§5.3), so unseen pixels cost finite BCE.
+# Clip of hold-last-frame and mean-image probabilities (docs/baselines.md#sanity-anchors), so
+# unseen pixels cost finite BCE.
 PROB_CLIP = 1e-3
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-# E1 at paper scale (paper.md §4 E1): batch, frames, image side.
+# E1 at paper scale (docs/experiments.md#e1-pendulum-filtering): batch, frames, image side.
 BATCH, STEPS, SIZE = 50, 75, 24
 
 

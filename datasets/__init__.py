@@ -1,4 +1,4 @@
-"""Seeded dataset builders for the RKN benchmark (paper.md §2).
+"""Seeded dataset builders for the RKN benchmark (docs/data.md).
 
 Public API::
 
@@ -20,13 +20,15 @@ Every split dict holds:
 
 Datasets:
 
-- ``pendulum_filtering`` (E1): noisy pendulum images -> (sin, cos). PT stream (§2.6): ONE
-  ``RandomState(seed)`` draws train simulation, train noise, test simulation, test noise.
+- ``pendulum_filtering`` (E1): noisy pendulum images -> (sin, cos). PT stream
+  (docs/data.md#dataset-sizes-and-seeds): ONE ``RandomState(seed)`` draws train simulation,
+  train noise, test simulation, test noise.
 - ``pendulum_imputation`` (E2): clean images with about 47 % of frames blacked out. TF-master
-  (§2.6): each split is ``sample_data_set(N, T, seed=split_seed)``; its mask comes from a fresh
-  ``RandomState(split_seed)`` (§2.3).
-- ``quad_link`` / ``quad_link_noisy`` (E4): 48x48 quad-link images (without / with the §2.2
-  noise) -> 8 sin/cos targets of the stored joint angles; ONE ``RandomState(seed)`` stream (§2.5,
+  (docs/data.md#dataset-sizes-and-seeds): each split is ``sample_data_set(N, T, seed=split_seed)``;
+  its mask comes from a fresh ``RandomState(split_seed)`` (docs/data.md#imputation-masks).
+- ``quad_link`` / ``quad_link_noisy`` (E4): 48x48 quad-link images (without / with the image
+  noise, docs/data.md#time-correlated-image-noise) -> 8 sin/cos targets of the stored joint
+  angles; ONE ``RandomState(seed)`` stream (docs/data.md#quad-link-pendulum,
   ``datasets.quad_link``). As in the authors' generator, the stored first angle is measured from
   the UPWARD vertical (0 = upright chain) and the images draw the stored angles as they do, so
   seed 42 reproduces their output (``tests/data/quad_link_authors_5x20.npz``: images byte for
@@ -36,7 +38,8 @@ Datasets:
   ``RandomState(train_mask_seed)`` / ``RandomState(test_mask_seed)`` (TF-master 42 / 421).
 - ``multiple_pendulums`` (E3): three pendulums in the R, G, B channels of 24x24x3 images with
   quadrant-wise noise -> 6 sin/cos targets. Each split re-seeds ONE RandomState with its seed
-  (TF-icml, §2.6) and draws simulation then noise (``datasets.multiple_pendulums``); seeds 0 / 1
+  (TF-icml, docs/data.md#dataset-sizes-and-seeds) and draws simulation then noise
+  (``datasets.multiple_pendulums``); seeds 0 / 1
   reproduce the authors' output (``tests/data/multiple_pendulums_authors_5x20.npz``). Sizes: the
   authors' ``icml_submission`` run script hard-codes 50 training and 500 test sequences of 150
   steps (``config/e3_script.yaml`` selects them); whether the paper's runs used them is not
@@ -202,7 +205,8 @@ DATASETS: dict[str, DatasetSpec] = {
     ),
     "multiple_pendulums": DatasetSpec(
         name="multiple_pendulums",
-        # Project default 2000 x 75 / 1000 x 75 as E1, seeds 0 / 1 (§2.6); the authors' run
+        # Project default 2000 x 75 / 1000 x 75 as E1, seeds 0 / 1
+        # (docs/data.md#dataset-sizes-and-seeds); the authors' run
         # script's 50 / 500 x 150 are config/e3_script.yaml (module docstring).
         defaults={"num_train": 2000, "num_test": 1000, "seq_len": 75, "train_seed": 0,
                   "test_seed": 1},
@@ -245,7 +249,8 @@ def _resolve_params(spec: DatasetSpec, params: Mapping[str, Any]) -> dict[str, i
         if key.endswith("seed") and value >= 2**32:
             raise ValueError(f"param {key!r} of dataset {spec.name!r} must be < 2**32")
     if resolved["seq_len"] <= 5:
-        # the first 5 frames are forced clean/valid (§2.2, §2.3); shorter sequences are degenerate
+        # the first 5 frames are forced clean/valid (docs/data.md#time-correlated-image-noise,
+        # docs/data.md#imputation-masks); shorter sequences are degenerate
         logger.warning(
             "%s: seq_len=%d <= 5: every frame is clean/observed", spec.name, resolved["seq_len"]
         )

@@ -1,4 +1,5 @@
-"""Three independent pendulums in the colour channels of one image, quadrant noise (paper.md §2.4).
+"""Three independent pendulums in the colour channels of one image, quadrant noise
+(docs/data.md#multiple-pendulums).
 
 Each pendulum has the single-pendulum dynamics of :mod:`datasets.pendulum` (friction 0.1,
 transition noise 0.1, observation noise 1e-5) and its own pivot-centred line rendering; pendulums
@@ -6,7 +7,8 @@ transition noise 0.1, observation noise 1e-5) and its own pivot-centred line ren
 values: where G > 0.1 or B > 0.1 set R = 0; where B > 0.1 set G = 0 (so blue is drawn on top,
 then green, then red). Then clip to [0, 1], times 255, truncating cast to uint8.
 
-Quadrant noise: the time-correlated noise of §2.2 with four independent factor processes per
+Quadrant noise: the time-correlated noise (docs/data.md#time-correlated-image-noise) with four
+independent factor processes per
 sequence, one per 12x12 quadrant (0 = top left, 1 = top right, 2 = bottom left, 3 = bottom right),
 so a pendulum can be hidden by noise while the others stay visible.
 
@@ -36,7 +38,8 @@ __all__ = ["NUM_PENDULUMS", "MultiPendulumSample", "add_quadrant_noise", "detect
 
 NUM_PENDULUMS = 3
 NUM_QUADRANTS = 4
-# A channel value above this (unclipped, 0..1 scale) hides the channels beneath it (§2.4).
+# A channel value above this (unclipped, 0..1 scale) hides the channels beneath it
+# (docs/data.md#multiple-pendulums).
 OVERWRITE_THRESHOLD = 0.1
 # detect_pendulums: a pixel belongs to a pendulum above this uint8 value; fewer than
 # MIN_PIXELS such pixels in every quadrant means the pendulum is not detected (hidden).
@@ -138,7 +141,8 @@ def quadrant_slices(img_size: int) -> list[tuple[slice, slice]]:
 
 def add_quadrant_noise(images: np.ndarray, random_state: np.random.RandomState,
                        params: NoiseParams | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Quadrant-wise time-correlated noise (paper.md §2.4, the four-factor form of §2.2).
+    """Quadrant-wise time-correlated noise (docs/data.md#multiple-pendulums: the four-factor form of
+    docs/data.md#time-correlated-image-noise).
 
     Draws: f_0 ``uniform(0, 1, (N, 4))``; per step ``uniform(-r, r, (N, 4))``; t1
     ``uniform(t_ll, t_lu, (N, 1, 4))``; t2 ``uniform(t_ul, t_uu, (N, 1, 4))``; then per sequence

@@ -1,4 +1,5 @@
-"""Time-correlated image noise (paper.md §2.2) and imputation masks (paper.md §2.3).
+"""Time-correlated image noise (docs/data.md#time-correlated-image-noise) and imputation masks
+(docs/data.md#imputation-masks).
 
 Noise factor process per sequence (f = 1: clean image, f = 0: pure noise)::
 
@@ -25,7 +26,8 @@ __all__ = ["NoiseParams", "add_image_noise", "imputation_mask", "noise_factors"]
 
 @dataclasses.dataclass(frozen=True)
 class NoiseParams:
-    """Parameters of the time-correlated noise; defaults are what every experiment uses (§2.2).
+    """Parameters of the time-correlated noise; defaults are what every experiment uses
+    (docs/data.md#time-correlated-image-noise).
 
     Attributes:
         r: Half-width of the uniform random-walk increment of the factor.
@@ -45,7 +47,8 @@ class NoiseParams:
 def noise_factors(
     num_seqs: int, seq_len: int, random_state: np.random.RandomState, params: NoiseParams
 ) -> np.ndarray:
-    """Draw the factor process (steps 1-4 of §2.2) from ``random_state``.
+    """Draw the factor process (steps 1-4 of docs/data.md#time-correlated-image-noise) from
+    ``random_state``.
 
     Returns:
         float64 ``(N, T)`` factors in [0, 1]; the first ``first_n_clean`` frames are exactly 1.
@@ -71,7 +74,8 @@ def add_image_noise(
 
     Args:
         images: uint8 ``(N, T, H, W)`` or ``(N, T, H, W, C)``.
-        random_state: RandomState whose stream is continued (the simulator's, §2.6).
+        random_state: RandomState whose stream is continued (the simulator's,
+            docs/data.md#dataset-sizes-and-seeds).
         params: Noise parameters (defaults of :class:`NoiseParams` if None).
 
     Returns:
@@ -98,7 +102,8 @@ def add_image_noise(
 def imputation_mask(
     num_seqs: int, seq_len: int, seed: int, first_n_valid: int = 5
 ) -> np.ndarray:
-    """Observation mask of §2.3: ``RandomState(seed).rand(N, T, 1) < 0.5``, first frames valid.
+    """Observation mask (docs/data.md#imputation-masks): ``RandomState(seed).rand(N, T, 1) < 0.5``,
+    first frames valid.
 
     A fresh RandomState is used (independent of the simulator stream, same seed as the data).
 

@@ -1,4 +1,4 @@
-"""Single pendulum simulator and 24x24 line renderer (paper.md §2.1).
+"""Single pendulum simulator and 24x24 line renderer (docs/data.md#single-pendulum).
 
 Dynamics (angle ``theta`` measured from the upright position while simulating, velocity ``v``)::
 
@@ -15,7 +15,7 @@ clean one.
 
 All random numbers come from ONE ``numpy.random.RandomState`` in the order documented in
 :meth:`PendulumSimulator.sample_data_set`; that order is part of the data definition and must not be
-changed (the test-set anchors of paper.md §5.3 depend on it).
+changed (the test-set anchors of docs/baselines.md#sanity-anchors depend on it).
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ def sub_steps_per_frame(*, dt: float, sim_dt: float) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class PendulumParams:
-    """Physical, noise and rendering parameters of the single pendulum (paper.md §2.1).
+    """Physical, noise and rendering parameters of the single pendulum
+    (docs/data.md#single-pendulum).
 
     Attributes:
         mass: Pendulum mass m.
@@ -202,10 +203,11 @@ class PendulumSimulator:
     ) -> PendulumSample:
         """Simulate and render ``num_seqs`` sequences of ``seq_len`` frames.
 
-        Draw order (paper.md §2.1): (0) if ``seed`` is given, re-seed the RandomState; (1) initial
-        angles ``uniform(0, 2pi, (N, 1))``; (2) for t = 1..T-1 ``normal(0, 0.1, N)``; (3)
-        observation noise ``normal(0, 1e-5, (N, T, 2))``. Because draws are vectorised over
-        sequences, a set of N sequences is not a prefix of a larger set.
+        Draw order (docs/data.md#single-pendulum): (0) if ``seed`` is given, re-seed the
+        RandomState; (1) initial angles ``uniform(0, 2pi, (N, 1))``; (2) for t = 1..T-1
+        ``normal(0, 0.1, N)``; (3) observation noise ``normal(0, 1e-5, (N, T, 2))``. Because
+        draws are vectorised over sequences, a set of N sequences is not a prefix of a larger
+        set.
 
         Args:
             num_seqs: Number of sequences N.

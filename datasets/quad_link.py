@@ -1,9 +1,10 @@
-"""Quad-link pendulum: equations of motion, explicit-Euler simulator, 48x48 renderer (paper §2.5).
+"""Quad-link pendulum: equations of motion, explicit-Euler simulator, 48x48 renderer
+(docs/data.md#quad-link-pendulum).
 
 Physics (derived here from the Lagrangian; the authors' simulator was not used). A planar chain of
 ``n`` rigid uniform links hangs from a fixed pivot; link i has mass m, length l, centre of mass at
 l/2 and inertia ``I`` about its centre of mass (I = m l^2 / 3 = 1/3, used as the inertia about the
-centre of mass as in the authors' model, §2.5).
+centre of mass as in the authors' model).
 
 Angle convention. The state holds the STORED relative joint angles ``phi`` and their velocities:
 phi_i (i >= 2) is the angle of link i against link i-1, and phi_1 is the angle of link 1 against
@@ -72,7 +73,8 @@ __all__ = [
 
 @dataclasses.dataclass(frozen=True)
 class QuadLinkParams:
-    """Physical, integration and rendering parameters of the n-link pendulum (paper.md §2.5).
+    """Physical, integration and rendering parameters of the n-link pendulum
+    (docs/data.md#quad-link-pendulum).
 
     Attributes:
         num_links: n (4).
@@ -242,7 +244,7 @@ def render_links(angles: np.ndarray, params: QuadLinkParams) -> np.ndarray:
 
     Each frame: float ('F') canvas of zeros; one line of value 1.0 and ``line_width`` per link
     between consecutive points of ``link_end_points``; LANCZOS resize; clip to [0, 1]; times 255
-    in float32; truncating cast to uint8 (as the pendulum renderer, §2.1).
+    in float32; truncating cast to uint8 (as the pendulum renderer, docs/data.md#conventions).
     """
     points = link_end_points(np.asarray(angles, dtype=np.float64), params)
     flat = points.reshape(-1, params.num_links + 1, 2).tolist()
@@ -262,7 +264,8 @@ def render_links(angles: np.ndarray, params: QuadLinkParams) -> np.ndarray:
 
 def sample_initial_angles(random_state: np.random.RandomState, num_seqs: int,
                           params: QuadLinkParams) -> np.ndarray:
-    """Initial stored angles ~ U(-pi, pi), drawn link by link as ``(N, 1)`` each (§2.5): (N, n).
+    """Initial stored angles ~ U(-pi, pi), drawn link by link as ``(N, 1)`` each: (N, n)
+    (docs/data.md#quad-link-pendulum).
 
     The same numbers mean different physical chains for ``first_angle_from`` "up" and "down".
     """
@@ -279,10 +282,11 @@ def sin_cos_targets(states: np.ndarray) -> np.ndarray:
 def simulate_splits(sizes: dict[str, int], seq_len: int, random_state: np.random.RandomState,
                     params: QuadLinkParams, noisy: bool,
                     return_states: bool = False) -> dict[str, dict[str, np.ndarray]]:
-    """Train and test splits from ONE stream (§2.5, §2.6 TF-master).
+    """Train and test splits from ONE stream (TF-master; docs/data.md#dataset-sizes-and-seeds).
 
     Draw order: train initial angles, test initial angles, then per split (train, test) its
-    rendering and, if ``noisy``, its time-correlated image noise (§2.2, same parameters as E1).
+    rendering and, if ``noisy``, its time-correlated image noise (same parameters as E1,
+    docs/data.md#time-correlated-image-noise).
 
     With the default params this reproduces the authors' generator (fixture README,
     ``quad_link_authors_5x20.npz``): images byte for byte, targets to float32 rounding.

@@ -2,8 +2,8 @@
 
 For each model of the config's ``efficiency`` section and each latent size m of it, the model is
 built from its entry of the ``models`` section with ``latent_obs_dim = m`` and its recurrent core
-is measured on random inputs of ``batch_size`` sequences of ``seq_len`` steps (paper.md §7,
-claim 7; no training, no data):
+is measured on random inputs of ``batch_size`` sequences of ``seq_len`` steps
+(docs/experiments.md#headline-claims, claim 7; no training, no data):
 
 - ``n_params``: trained parameters of the core, exact. The RKN's core is its Kalman cell
   (``.cell``: transition basis band entries, coefficient net, transition noise; the entries

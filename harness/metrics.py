@@ -1,8 +1,9 @@
-"""Evaluation metrics of a whole test split, shared by every model (paper.md §3).
+"""Evaluation metrics of a whole test split, shared by every model (docs/metrics.md).
 
-Gaussian outputs: per-step log-likelihood summed over target dimensions (§3.1), RMSE (§3.2) and
-calibration summaries of the normalised errors (§3.4). Image outputs: binary cross-entropy summed
-over the pixels of a frame (§3.3), over all, missing and observed frames.
+Gaussian outputs: per-step log-likelihood summed over target dimensions
+(docs/metrics.md#gaussian-log-likelihood), RMSE (docs/metrics.md#rmse) and calibration summaries
+of the normalised errors (docs/metrics.md#calibration). Image outputs: binary cross-entropy summed
+over the pixels of a frame (docs/metrics.md#imputation-bce), over all, missing and observed frames.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ def gaussian_metrics(mean: np.ndarray, var: np.ndarray, targets: np.ndarray) -> 
 
 
 def normalised_errors(mean: np.ndarray, var: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """e = (y - mu) / sqrt(var + eps), flattened over sequences, steps and dimensions (paper.md
-    §3.4); eps = ``VARIANCE_EPS``, the same as the log-likelihood's."""
+    """e = (y - mu) / sqrt(var + eps), flattened over sequences, steps and dimensions
+    (docs/metrics.md#calibration); eps = ``VARIANCE_EPS``, the same as the log-likelihood's."""
     return ((targets - mean) / np.sqrt(var + VARIANCE_EPS)).ravel()
 
 
@@ -78,7 +79,8 @@ def calibration_histogram(errors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def bce_metrics(probs: np.ndarray, targets: np.ndarray, obs_valid: np.ndarray | None) -> dict[str, float]:
-    """Imputation BCE per image over all, missing and observed frames (paper.md §3.3).
+    """Imputation BCE per image over all, missing and observed frames
+    (docs/metrics.md#imputation-bce).
 
     probs (N, T, H, W, C) float, targets uint8 of the same shape, obs_valid (N, T) bool or None.
     A subset with no frames is reported as NaN-free by leaving its key out.

@@ -37,10 +37,10 @@ FAMILIES: dict[str, type[SequenceModel]] = {
     "rkn_full_cov": FullCovRKN,     # E8: full 2m x 2m belief covariance, exact Kalman update
     "lstm": LSTMBaseline,
     "gru": GRUBaseline,
-    "kvae": KVAE,                   # E2/E5 generative baselines (paper.md §5.2)
+    "kvae": KVAE,                   # E2/E5 generative baselines (docs/baselines.md#kvae)
     "e2c": E2C,
     "dks": DKS,
-    "reference": ReferencePredictor,  # untrained reference rows (paper.md §5.3)
+    "reference": ReferencePredictor,  # untrained rows (docs/baselines.md#reference-predictors)
 }
 
 

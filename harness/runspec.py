@@ -1,4 +1,5 @@
-"""One run's resolved settings, the run grid, and every result path (design.md, "Results").
+"""One run's resolved settings, the run grid, and every result path
+(docs/design.md#runs-and-their-identity, docs/design.md#results-layout).
 
 A run is one (experiment, model, seed) of the config. ``resolve_run`` turns the config into a
 frozen ``RunSpec``; its hash names the run folder, so an edited setting gives new folders for
@@ -70,7 +71,8 @@ class RunSpec:
         return f"seed{self.seed}-{self.config_hash}"
 
     def run_dir(self, results_dir: str | Path) -> Path:
-        """results/{scale}/runs/{experiment}/{model}/seed{seed}-{config_hash} (design.md)."""
+        """results/{scale}/runs/{experiment}/{model}/seed{seed}-{config_hash}
+        (docs/design.md#runs-and-their-identity)."""
         return Path(results_dir) / self.scale / "runs" / self.experiment / self.model / self.run_name
 
     def data_dir(self, results_dir: str | Path) -> Path:

@@ -21,12 +21,12 @@ ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_":
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings (paper.md §1.10; defaults follow TF-master E1)."""
+    """Optimisation settings (docs/experiments.md#training-protocol; defaults: TF-master E1)."""
 
     epochs: int = 500
     batch_size: int = 50
     learning_rate: float = 1e-3
-    # Keras' Adam epsilon; PyTorch's default is 1e-8 (paper.md §1.10).
+    # Keras' Adam epsilon; PyTorch's default is 1e-8 (docs/experiments.md#training-protocol).
     adam_eps: float = 1e-7
     # per_tensor: clip each gradient tensor's norm separately (Keras clipnorm, TF-master);
     # global: one norm over all gradients (TF-icml); none: no clipping (PyTorch port).
@@ -43,7 +43,8 @@ class TrainConfig:
     # How the training step runs (harness.step): none (eager, the reference and the CPU
     # default), inductor (torch.compile of the per-time-step function), graph (CUDA graph).
     compile: str = "none"
-    # Truncated back-propagation through time (TF-icml, paper.md §1.10): 0 back-propagates through
+    # Truncated back-propagation through time (TF-icml;
+    # docs/experiments.md#truncated-back-propagation-through-time): 0 back-propagates through
     # whole sequences; L > 0 cuts each batch into consecutive windows of L steps (the last may be
     # shorter), each starting from the state the model reached at the end of the previous one,
     # passed on detached, with one optimiser step per window.

@@ -1,4 +1,5 @@
-"""RKN cell: runs the factorized Kalman filter over a sequence (paper.md §1.4-1.6).
+"""RKN cell: runs the factorized Kalman filter over a sequence (docs/model.md#prediction-step,
+docs/model.md#update-step, docs/model.md#initial-state-and-step-order).
 
 The cell owns the learnable parts (transition, optional initial covariance) and calls the pure
 functions of ``rkn.kalman`` once per time step.
@@ -81,7 +82,7 @@ class RKNCell(nn.Module):
             obs_mean: w_t, (B, T, m).
             obs_var: sigma^obs_t, (B, T, m), positive.
             obs_valid: (B, T) bool or None (None: every step is updated). Where False the
-                posterior equals the prior (masked update, §1.5).
+                posterior equals the prior (docs/model.md#masked-update).
 
         Returns:
             post_mean (B, T, 2m) and FactorizedCov(upper, lower, side), each (B, T, m).
@@ -144,8 +145,9 @@ class RKNCell(nn.Module):
         return torch.stack(means, 1), cov, belief if carry else None
 
     def predict_step(self, belief: Belief, flat_basis: Tensor, noise: Tensor) -> Belief:
-        """One prediction through the locally linear transition A_t(mu^+_{t-1}) (§1.3, §1.4),
-        applied on its bands (``kalman.predict_band``): O(B m b) per step, no 2m x 2m matrix."""
+        """One prediction through the locally linear transition A_t(mu^+_{t-1}), applied on its
+        bands (``kalman.predict_band``, docs/model.md#band-storage): O(B m b) per step, no
+        2m x 2m matrix."""
         return kalman.predict_band(belief, self.transition.band(belief.mean, flat_basis), noise)
 
     @staticmethod

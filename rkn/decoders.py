@@ -1,5 +1,6 @@
 """Decoders shared by the RKN and the baselines: Gaussian (E1, E3, E4) and per-pixel Bernoulli
-images (E2, E5) (paper.md §1.7, §1.9). Images are channels-last outside, channels-first inside.
+images (E2, E5) (docs/model.md#decoders, docs/architectures.md#image-decoder). Images are
+channels-last outside, channels-first inside.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from rkn.nets import ENCODERS, EncoderDecoderConfig, check_choice, chunked, elup
 
 
 class GaussianDecoder(nn.Module):
-    """Mean MLP on the state mean; variance MLP (elup1 output) on the covariance vector (§1.7)."""
+    """Mean MLP on the state mean; variance MLP (elup1 output) on the covariance vector
+    (docs/architectures.md#gaussian-decoder)."""
 
     def __init__(
         self, *, mean_in: int, var_in: int, out_dim: int, hidden: Sequence[int], act: str
@@ -36,7 +38,8 @@ class GaussianDecoder(nn.Module):
 
 
 class ImageDecoder(nn.Module):
-    """Latent -> per-pixel Bernoulli means (E2 layout, §1.9; ``arch="quad_link"`` gives E5).
+    """Latent -> per-pixel Bernoulli means (E2 layout, docs/architectures.md#image-decoder;
+    ``arch="quad_link"`` gives E5).
 
     Dense(144, ReLU) -> 3x3x16 -> ConvT(16, 5x5, s4) -> LN -> ReLU -> ConvT(12, 3x3, s2 | s4) ->
     LN -> ReLU -> ConvT(C, 3x3, s1) -> sigmoid. Output 24x24 (pendulum) or 48x48 (quad-link).

@@ -6,8 +6,9 @@ the same ``RKNConfig`` fields, encoder, locally linear transition, initial belie
 masked update and decoders, built from the same random stream (so a seed gives the same initial
 weights as ``rkn``). The variance decoder receives the diagonals of the upper, lower and
 off-diagonal blocks [upper, lower, side] (the authors' full-covariance cell is lost; what its
-decoder received is unknown, paper.md §4 E8). Cost per step: O(m^3) (matrix products and a
-Cholesky factorisation of the m x m innovation covariance) against O(m^2 b) factorized.
+decoder received is unknown, docs/model.md#full-covariance-variant). Cost per step: O(m^3)
+(matrix products and a Cholesky factorisation of the m x m innovation covariance) against
+O(K m b) for the factorized filter on the transition's bands.
 """
 
 from __future__ import annotations

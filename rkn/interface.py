@@ -8,7 +8,8 @@ the prediction's type. Everything else the harness uses is declared here with a 
 training loop needs no per-model branches and no attribute look-ups by name.
 
 Optional capability, truncated back-propagation through time (``training.bptt_length`` > 0,
-paper.md §1.10, the authors' TF-icml protocol): the harness cuts each batch into consecutive
+the authors' TF-icml protocol; docs/experiments.md#truncated-back-propagation-through-time): the
+harness cuts each batch into consecutive
 windows of L steps and takes one optimiser step per window, starting each window from the state
 the model reached at the end of the previous one, detached (``detach_state``). A model offers it
 by implementing ``forward_window`` (and ``training_loss_window`` when it has its own objective);
@@ -89,7 +90,7 @@ class SequenceModel(nn.Module):
         trainable: False for parameter-free reference predictors: the harness then calls
             ``fit_reference`` on the training split instead of the training loop.
         input_is_clean: True when the model must see the clean target frames as input (the
-            entropy-floor oracle of image imputation, paper.md §5.3).
+            entropy-floor oracle of image imputation, docs/baselines.md#reference-predictors).
     """
 
     config_class: ClassVar[type]

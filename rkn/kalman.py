@@ -1,6 +1,6 @@
 """Factorized Kalman filter steps of the Recurrent Kalman Network (pure functions).
 
-Notation (paper.md §1.1): latent observation size m, latent state size n = 2m, state
+Notation (docs/model.md#notation): latent observation size m, latent state size n = 2m, state
 z = [z_upper; z_lower], observation model H = [I_m 0]. The belief covariance is kept factorized,
 
     Sigma = [[diag(upper), diag(side)],
@@ -43,7 +43,8 @@ Transition = tuple[Tensor, Tensor, Tensor, Tensor]
 
 
 def update(prior: Belief, obs_mean: Tensor, obs_var: Tensor) -> Belief:
-    """Observation update with H = [I 0] and diagonal observation noise (paper eq. 2-7).
+    """Observation update with H = [I 0] and diagonal observation noise (paper eq. 2-7;
+    docs/model.md#update-step).
 
     With S = upper^- + obs_var (element-wise), the gains are q_u = upper^- / S and
     q_l = side^- / S, and
@@ -86,7 +87,8 @@ def update(prior: Belief, obs_mean: Tensor, obs_var: Tensor) -> Belief:
 
 
 def masked_update(prior: Belief, obs_mean: Tensor, obs_var: Tensor, obs_valid: Tensor) -> Belief:
-    """Observation update that is skipped where the observation is invalid (paper.md §1.5).
+    """Observation update that is skipped where the observation is invalid
+    (docs/model.md#masked-update).
 
     posterior = update(prior, w, obs_var) where obs_valid, else prior (exactly, bit for bit).
     The update is computed for every row and then selected, so inputs at invalid rows must still
@@ -111,7 +113,8 @@ def masked_update(prior: Belief, obs_mean: Tensor, obs_var: Tensor, obs_valid: T
 
 
 def predict(posterior: Belief, transition: Transition | Tensor, transition_noise: Tensor) -> Belief:
-    """Prediction step through a 2m x 2m transition A = [[A11, A12], [A21, A22]] (paper.md §1.4).
+    """Prediction step through a 2m x 2m transition A = [[A11, A12], [A21, A22]]
+    (docs/model.md#prediction-step).
 
     mean^- = A mean^+. The factors of the new covariance are exactly the diagonals of the blocks
     of A Sigma^+ A^T + diag(Q) (supplement eq. 10-12):
@@ -168,7 +171,7 @@ def band_gather(x: Tensor, half_width: int) -> Tensor:
 
 
 def predict_band(posterior: Belief, band: Tensor, transition_noise: Tensor) -> Belief:
-    """``predict`` with the transition given as its four band blocks (paper.md §1.3-1.4).
+    """``predict`` with the transition given as its four band blocks (docs/model.md#band-storage).
 
     The same equations as ``predict`` (supplement eq. 10-12), summed over the band only: with
     u, l, s the posterior factors gathered around row i (``band_gather``) and A_rc[i, d] the band

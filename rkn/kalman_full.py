@@ -48,7 +48,8 @@ def predict_full(*, posterior: FullBelief, transition: Tensor,
 
 
 def update_full(*, prior: FullBelief, obs_mean: Tensor, obs_var: Tensor) -> FullBelief:
-    """Exact Kalman update with H = [I 0] and R = diag(obs_var) (paper.md §4 E8).
+    """Exact Kalman update with H = [I 0] and R = diag(obs_var)
+    (docs/model.md#full-covariance-variant).
 
         S = Sigma^-_uu + R = L L^T (Cholesky),   V = L^-1 Sigma^-_{u,:},   e = L^-1 (w - mean^-_u)
         mean^+  = mean^- + Sigma^-_{:,u} S^-1 (w - mean^-_u) = mean^- + V^T e

@@ -1,4 +1,4 @@
-"""Per-step training losses shared by every model (paper.md §3.1, §3.3).
+"""Per-step training losses shared by every model (docs/metrics.md#training-losses).
 
 They live beside the models because generative baselines build their own objectives from them
 (``baselines.kvae``, ``baselines.e2c``, ``baselines.dks``); the evaluation metrics that summarise a
@@ -14,9 +14,10 @@ from torch import Tensor
 
 from rkn.predictions import BernoulliPrediction, GaussianPrediction, Prediction
 
-# Added to every predicted variance before the likelihood (TF-master uses 1e-8; paper.md §3.1).
+# Added to every predicted variance before the likelihood (TF-master uses 1e-8;
+# docs/metrics.md#gaussian-log-likelihood).
 VARIANCE_EPS = 1e-8
-# Added inside the logarithms of the BCE (TF-master; paper.md §3.3).
+# Added inside the logarithms of the BCE (TF-master; docs/metrics.md#imputation-bce).
 BCE_EPS = 1e-12
 
 
@@ -24,7 +25,7 @@ def gaussian_nll(pred: GaussianPrediction, targets: Tensor, *, var_eps: float = 
     """Per-step Gaussian negative log-likelihood (B, T): 0.5 sum_d [log 2pi + log s + (y - mu)^2 / s].
 
     s = var + var_eps. Averaging the result over steps and sequences gives minus the "LL" of the
-    paper's tables (paper.md §3.1).
+    paper's tables (docs/metrics.md#gaussian-log-likelihood).
     """
     var = pred.var + var_eps
     per_dim = 0.5 * (math.log(2 * math.pi) + torch.log(var) + (targets - pred.mean) ** 2 / var)
@@ -34,7 +35,7 @@ def gaussian_nll(pred: GaussianPrediction, targets: Tensor, *, var_eps: float = 
 def bernoulli_nll(pred: BernoulliPrediction, targets: Tensor, *, eps: float = BCE_EPS) -> Tensor:
     """Per-frame binary cross-entropy (B, T), summed over pixels; targets are uint8 grey values.
 
-    paper.md §3.3: the targets are divided by 255 and never binarised.
+    docs/metrics.md#imputation-bce: the targets are divided by 255 and never binarised.
     """
     y = targets.to(pred.probs.dtype) / 255.0
     p = pred.probs

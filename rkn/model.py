@@ -1,8 +1,8 @@
-"""Recurrent Kalman Network = conv encoder + factorized Kalman cell + decoder (paper.md §1).
+"""Recurrent Kalman Network = conv encoder + factorized Kalman cell + decoder (docs/model.md).
 
 Defaults follow TF-master (the authors' code that reproduces the ICML results); every known
 difference between the paper text, TF-icml, TF-master and the PyTorch port (PT) that concerns the
-model is an option of ``RKNConfig`` (paper.md §1.11).
+model is an option of ``RKNConfig`` (docs/model.md#where-the-sources-differ).
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ class RKNConfig(EncoderDecoderConfig):
     Attributes:
         num_basis: K, number of basis transition matrices (15).
         bandwidth: b, band width of every m x m transition block (3); b >= m - 1 is a full
-            matrix. Storage is full-and-masked like TF (PT stores only the band; the function
-            class and initial point are the same).
+            matrix. Only the band is stored, as PT does (TF stores full blocks and masks them;
+            the function class and initial point are the same; docs/model.md#band-storage).
         coef_hidden: hidden widths of the coefficient net alpha = softmax(net(mu^+)). TF: ()
             (default); PT default (64, 64), quad-link (128, 128).
         coef_act: activation of those hidden layers, "relu" (TF) or "tanh" (PT).

@@ -1,5 +1,5 @@
-"""Encoder and building blocks shared by the RKN and the baselines (paper.md §1.2-1.8); the decoders
-are in ``rkn.decoders``.
+"""Encoder and building blocks shared by the RKN and the baselines (docs/model.md,
+docs/architectures.md); the decoders are in ``rkn.decoders``.
 
 All networks work on flat batches: the models fold (B, T) into one batch axis so the convolutional
 encoder runs on every frame at once. Images are channels-first inside this module, (N, C, H, W).
@@ -32,9 +32,10 @@ VAR_ACTS = ("elup1", "softplus")
 # lies far below the 1e-8 the likelihood adds (rkn.losses.VARIANCE_EPS), so it changes no result
 # that was finite before.
 VAR_FLOOR = 1e-12
-# Layer-norm epsilon of TF-master's LayerNormalization (paper.md §1.8).
+# Layer-norm epsilon of TF-master's LayerNormalization (docs/model.md#layer-normalisation).
 LAYER_NORM_EPS = 1e-12
-# Std of the encoder mean-head bias init, so an all-black frame does not map to w = 0 (§1.2).
+# Std of the encoder mean-head bias init, so an all-black frame does not map to w = 0
+# (docs/model.md#encoder-heads).
 MEAN_HEAD_BIAS_STD = 0.05
 # Frames per conv call. Every frame is independent, so chunking does not change any per-frame
 # result; it keeps the large (N, 12, 24, 24) intermediates small enough for the allocator to reuse
@@ -69,7 +70,8 @@ class EncoderDecoderConfig:
             0..255 values (1.0, default); PT divides by 255 (use 1/255).
         layer_norm: layer norm (GroupNorm(1, C), eps 1e-12) after every hidden convolution of the
             encoder and image decoder. TF: on (default); PT pendulum script: off.
-        encoder: conv stack, "pendulum" (24x24 input, §1.9) or "quad_link" (48x48 input, §1.9).
+        encoder: conv stack, "pendulum" (24x24 input) or "quad_link" (48x48 input)
+            (docs/architectures.md#pendulum-encoder, docs/architectures.md#quad-link-encoder).
             It also picks the image decoder layout (E2 resp. E5).
         encoder_hidden: width of the encoder's dense layer (30 pendulum, 200 quad-link; TF-icml
             E3 used 2m).
@@ -125,7 +127,8 @@ class EncoderDecoderConfig:
 
 
 def elup1(x: Tensor) -> Tensor:
-    """elu(x) + 1: exp(x) for x <= 0, x + 1 otherwise; a smooth variance map (paper.md §1.2).
+    """elu(x) + 1: exp(x) for x <= 0, x + 1 otherwise; a smooth variance map
+    (docs/model.md#variance-activations).
 
     Computed in the stable form (``elu(x) + 1`` cancels to exactly 0 in float32 below about -17)
     and floored at ``VAR_FLOOR``, so it is strictly positive over the whole float32 range; shape
@@ -187,12 +190,13 @@ def mlp(in_dim: int, hidden: Sequence[int], out_dim: int, act: str) -> nn.Sequen
 
 
 def norm_layer(channels: int, layer_norm: bool) -> nn.Module:
-    """Layer norm over (C, H, W) with per-channel affine (§1.8), or identity when off."""
+    """Layer norm over (C, H, W) with per-channel affine (docs/model.md#layer-normalisation), or
+    identity when off."""
     return nn.GroupNorm(1, channels, eps=LAYER_NORM_EPS) if layer_norm else nn.Identity()
 
 
 class SameConv2d(nn.Conv2d):
-    """``nn.Conv2d`` with TensorFlow's "same" padding (paper.md §1.9).
+    """``nn.Conv2d`` with TensorFlow's "same" padding (docs/architectures.md#encoder-padding).
 
     Per spatial dimension of size n, kernel k and stride s the output has ceil(n / s) entries and
     the total padding max((ceil(n / s) - 1) s + k - n, 0) is split as floor(total / 2) before the
@@ -227,7 +231,8 @@ def conv2d(in_channels: int, out_channels: int, kernel_size: int, stride: int,
 
 
 class ConvEncoder(nn.Module):
-    """Image -> (w_t, sigma^obs_t) (paper.md §1.2, §1.9).
+    """Image -> (w_t, sigma^obs_t) (docs/model.md#encoder-heads,
+    docs/architectures.md#pendulum-encoder).
 
     Pendulum: Conv(12, 5x5, s1) -> LN -> ReLU -> MaxPool2 -> Conv(12, 3x3, s2) -> LN -> ReLU ->
     MaxPool2 -> Flatten -> Dense(hidden, ReLU). Quad-link: same with stride 2 in the first conv
@@ -251,7 +256,8 @@ class ConvEncoder(nn.Module):
         check_choice("enc_norm", enc_norm, ENC_NORMS)
         self.enc_norm = enc_norm
         stride1 = 1 if arch == "pendulum" else 2
-        # Both paddings give TF's "same" output sizes (§1.9); "same" also its pixel alignment.
+        # Both paddings give TF's "same" output sizes; "same" also its pixel alignment
+        # (docs/architectures.md#encoder-padding).
         self.conv = nn.Sequential(
             conv2d(input_channels, 12, 5, stride1, conv_padding),
             norm_layer(12, layer_norm),

@@ -1,4 +1,4 @@
-"""Locally linear transition model of the RKN (paper.md §1.3).
+"""Locally linear transition model of the RKN (docs/model.md#locally-linear-transition).
 
 A_t = sum_k alpha_t^(k) A^(k) with alpha_t = softmax(coef_net(mu^+_{t-1})) and K learned basis
 matrices A^(k) = [[B11, B12], [B21, B22]] whose m x m blocks are band matrices of bandwidth b
@@ -30,7 +30,8 @@ from torch import Tensor, nn
 
 from rkn.nets import ACTIVATIONS, check_choice, mlp, var_activation
 
-# Initial blocks of every basis matrix (TF-master, §1.3): B11 = B22 = I, B12 = 0.2 I, B21 = -0.2 I.
+# Initial blocks of every basis matrix (TF-master; docs/model.md#identical-initial-bases):
+# B11 = B22 = I, B12 = 0.2 I, B21 = -0.2 I.
 INIT_OFF_DIAGONAL = 0.2
 
 

@@ -25,7 +25,7 @@ def lint(root: Path) -> subprocess.CompletedProcess:
 
 
 def test_datasets_is_our_package() -> None:
-    """`datasets` is this repository's package, not Hugging Face's (design.md)."""
+    """`datasets` is this repository's package, not Hugging Face's (docs/design.md#layout)."""
     assert Path(datasets.__file__).resolve().is_relative_to(ROOT)
 
 

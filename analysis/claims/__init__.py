@@ -1,4 +1,5 @@
-"""The paper's headline claims (paper.md §7) as plug-ins: one module ``claim<N>.py`` per claim.
+"""The paper's headline claims (docs/experiments.md#headline-claims) as plug-ins: one module ``claim<N>.py``
+per claim.
 
 Each module defines ``CLAIM`` (``analysis.claims.base.Claim``); ``all_claims`` finds them, so a
 new claim is one new module. ``claims_markdown`` (``analysis.claims.markdown``) writes claims.md.

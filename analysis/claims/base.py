@@ -1,6 +1,6 @@
 """What a claim plug-in declares and what its rule sees (analysis/claims/, one module per claim).
 
-A claim module defines ``CLAIM = Claim(...)``: its number and text (paper.md §7), the experiments
+A claim module defines ``CLAIM = Claim(...)``: its number and text (docs/experiments.md#headline-claims), the experiments
 it judges (or the non-experiment measurements it reads, e.g. ``efficiency``), its rule as code
 (``judge``) and as the sentence printed in claims.md, the roles it compares with the RKN, and its
 extra figures. Rules select models by the role the config gives them (``models.<name>.role``),
@@ -187,7 +187,7 @@ class Claim:
     """One headline claim of the paper as a plug-in.
 
     Attributes:
-        number: the claim's number (paper.md §7); claims.md lists claims in this order.
+        number: the claim's number (docs/experiments.md#headline-claims); claims.md lists claims in this order.
         text: the claim in one sentence.
         experiments: the config's experiments that test it (each judged separately).
         rule: the rule as the sentence printed in claims.md.

@@ -1,4 +1,5 @@
-"""Claim 1 (paper.md §7, E1): the RKN's uncertainty beats LSTM/GRU on noisy pendulum filtering."""
+"""Claim 1 (E1; docs/experiments.md#headline-claims): the RKN's uncertainty beats LSTM/GRU on noisy pendulum
+filtering."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Claim 2 (paper.md §7, E8): the RKN's two approximations cost little log-likelihood."""
+"""Claim 2 (E8; docs/experiments.md#headline-claims): the RKN's two approximations cost little log-likelihood."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Claim 3 (paper.md §7, E3): the RKN is calibrated and has clearly the best log-likelihood."""
+"""Claim 3 (E3; docs/experiments.md#headline-claims): the RKN is calibrated and has clearly the best
+log-likelihood."""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
-"""Claim 4 (paper.md §7, E2): with the masked update the RKN beats generative models at imputation.
+"""Claim 4 (E2; docs/experiments.md#headline-claims): with the masked update the RKN beats generative models at
+imputation.
 
 The verdict reads the paired (same seed) differences rkn − model on ``bce_missing`` (the imputed
-frames; lower is better); the reference rows (§5.3) give context.
+frames; lower is better); the reference rows (docs/baselines.md#reference-predictors) give
+context.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ RULE = (
     f"and their bootstrap 95% interval of the mean. **Reproduced** if every interval lies below 0 "
     f"(the RKN imputes better than each of them); **not reproduced** if any interval lies above 0; "
     f"otherwise, or with fewer than {MIN_SEEDS} paired seeds, **inconclusive**. The reference rows "
-    f"(role `reference_row`: hold_last_frame, mean_image, entropy_floor; §5.3) are listed for "
+    f"(role `reference_row`: hold_last_frame, mean_image, entropy_floor; "
+    f"docs/baselines.md#reference-predictors) are listed for "
     f"context and do not enter the verdict.")
 
 
@@ -53,7 +56,7 @@ def judge(evidence: Evidence) -> Verdict:
 
 def bce_numbers_table(evidence: Evidence, published: Mapping[str, dict]) -> str:
     """Per model: BCE per image on all / missing / observed frames (mean ± std [95% CI])."""
-    del published  # no published BCE values exist (§6)
+    del published  # no published BCE values exist (docs/experiments.md#published-numbers)
     lines = ["| model | bce_all | bce_missing | bce_observed | seeds |", "|---|---|---|---|---|"]
     for r in evidence.summary.to_dict("records"):
         lines.append(f"| {r['model']} | {stat(r, 'bce_all')} | {stat(r, 'bce_missing')} | "

@@ -1,5 +1,5 @@
-"""Claim 5 (paper.md §7, E4): on the quad-link the RKN clearly beats LSTM/GRU, with and without
-noise. Judged once per E4 experiment (``quad_link`` and ``quad_link_noisy``).
+"""Claim 5 (E4; docs/experiments.md#headline-claims): on the quad-link the RKN clearly beats LSTM/GRU, with and
+without noise. Judged once per E4 experiment (``quad_link`` and ``quad_link_noisy``).
 
 The claim's second half (the m = 100 baselines are worse and less stable than m = 50) is reported
 beside the verdict but does not decide it.

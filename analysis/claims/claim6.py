@@ -1,4 +1,5 @@
-"""Claim 6 (paper.md §7, E6): competitive KITTI odometry. Needs real data: not in this benchmark."""
+"""Claim 6 (E6; docs/experiments.md#headline-claims): competitive KITTI odometry. Needs real data: not in this
+benchmark."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Claim 7 (paper.md §7): efficiency. The RKN's transition parameters grow linearly in m, it needs
-no matrix inversion, and its step gets cheaper relative to the full-covariance step as m grows.
+"""Claim 7 (docs/experiments.md#headline-claims): efficiency. The RKN's transition parameters grow linearly in m,
+it needs no matrix inversion, and its step gets cheaper relative to the full-covariance step as m grows.
 
 Judged from the claim-7 measurements (``measurement="efficiency"``: the pipeline's efficiency
 rule, read by ``analysis.efficiency``), not from an experiment; models enter by role.

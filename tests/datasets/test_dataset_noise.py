@@ -1,4 +1,5 @@
-"""Tests of the time-correlated image noise and the imputation mask (paper.md §2.2, §2.3)."""
+"""Tests of the time-correlated image noise and the imputation mask
+(docs/data.md#time-correlated-image-noise, docs/data.md#imputation-masks)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ FIRST_CLEAN = 5
 def _reference_zero_one_fractions(num_seqs: int, seq_len: int) -> tuple[float, float]:
     """Fractions of factors exactly 0 / 1 after the clean frames, by independent simulation.
 
-    Written from the §2.2 equations with numpy's Generator (not RandomState), sharing no code with
+    Written from the equations of docs/data.md#time-correlated-image-noise with numpy's Generator (not RandomState), sharing no code with
     datasets.noise: random walk f clipped to [0, 1], t1 ~ U(0, .25), t2 ~ U(.75, 1).
     """
     rng = np.random.default_rng(12345)
@@ -30,7 +31,7 @@ def _reference_zero_one_fractions(num_seqs: int, seq_len: int) -> tuple[float, f
 
 
 def test_factor_statistics_match_independent_simulation() -> None:
-    """Fractions of pure-noise (f=0) and clean (f=1) frames match the §2.2 process (+-0.025)."""
+    """Fractions of pure-noise (f=0) and clean (f=1) frames match the specified process (+-0.025)."""
     images = np.zeros((2000, 75, 1, 1, 1), dtype=np.uint8)
     _, factors = add_image_noise(images, np.random.RandomState(0))
     tail = factors[:, FIRST_CLEAN:]

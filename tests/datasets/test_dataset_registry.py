@@ -8,7 +8,7 @@ from datasets import DATASETS, build_dataset, default_params
 
 
 def test_registry_lists_both_pendulum_datasets() -> None:
-    """The registry holds E1 and E2 with the paper-size defaults of §2.6."""
+    """The registry holds E1 and E2 with the paper-size defaults (docs/data.md#dataset-sizes-and-seeds)."""
     assert {"pendulum_filtering", "pendulum_imputation"} <= set(DATASETS)
     assert default_params("pendulum_filtering") == {
         "num_train": 2000, "num_test": 1000, "seq_len": 75, "seed": 42}

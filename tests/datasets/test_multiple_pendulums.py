@@ -79,7 +79,8 @@ def test_overwrite_order() -> None:
 
 
 def test_quadrant_noise_equals_the_specified_draws() -> None:
-    """add_quadrant_noise against the draws and blend of paper.md §2.4 written out here."""
+    """add_quadrant_noise against the draws and blend of docs/data.md#multiple-pendulums, written out
+    here."""
     n, t, seed = 2, 9, 7
     images = np.random.RandomState(99).randint(0, 256, size=(n, t, 24, 24, 3)).astype(np.uint8)
     noisy, factors = add_quadrant_noise(images, np.random.RandomState(seed))
@@ -120,7 +121,7 @@ def test_reproduces_the_authors_generator() -> None:
     """build_dataset("multiple_pendulums", 5 x 20, seeds 0 / 1) equals the authors' E3 output.
 
     Fixture ``tests/data/multiple_pendulums_authors_5x20.npz`` (copy of the shared fixture; the
-    authors' TF-icml generator, each split re-seeding one RandomState, paper.md §2.4): images with
+    authors' TF-icml generator, each split re-seeding one RandomState, docs/data.md#multiple-pendulums): images with
     the quadrant noise byte-identical, targets to float32 rounding (ours are float32).
     """
     with np.load(AUTHORS_E3) as archive:

@@ -1,4 +1,5 @@
-"""Tests of the pendulum simulator, renderer and dataset builders (paper.md §2.1, §2.6, §5.3).
+"""Tests of the pendulum simulator, renderer and dataset builders (docs/data.md#single-pendulum,
+docs/data.md#dataset-sizes-and-seeds, docs/baselines.md#sanity-anchors).
 
 The golden file ``tests/data/pendulum_golden.npz`` pins the generator byte for byte. Recreate it
 ONLY after an intended change of the data definition, and say so in the commit message:
@@ -26,7 +27,7 @@ from datasets.pendulum import PendulumParams, PendulumSimulator, render_angles  
 GOLDEN_PATH = REPO_ROOT / "tests" / "data" / "pendulum_golden.npz"
 FILTERING_GOLDEN = {"num_train": 2, "num_test": 1, "seq_len": 8, "seed": 42}
 IMPUTATION_GOLDEN = {"num_train": 2, "num_test": 2, "seq_len": 8}
-ANCHOR_TOL = 0.01  # paper.md §5.3
+ANCHOR_TOL = 0.01  # docs/baselines.md#sanity-anchors
 
 
 def make_golden_arrays() -> dict[str, np.ndarray]:
@@ -50,7 +51,7 @@ def refresh_golden() -> None:
 
 
 def _bce(y: np.ndarray, p: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    """Per-image BCE (§3.3), float64, summed over the last axis (pixels)."""
+    """Per-image BCE (docs/metrics.md#imputation-bce), float64, summed over the last axis (pixels)."""
     return -(y * np.log(p + eps) + (1.0 - y) * np.log(1.0 - p + eps)).sum(-1)
 
 
@@ -101,7 +102,7 @@ def test_filtering_shapes_dtypes_ranges() -> None:
 
 
 def test_filtering_follows_single_stream() -> None:
-    """E1 = one RandomState(seed): train sim, train noise, test sim, test noise (PT, §2.6)."""
+    """E1 = one RandomState(seed): train sim, train noise, test sim, test noise (PT stream)."""
     from datasets.noise import add_image_noise
 
     splits = build_dataset("pendulum_filtering", {"num_train": 2, "num_test": 3, "seq_len": 7,
@@ -157,7 +158,7 @@ def test_energy_conserved_without_friction_and_noise() -> None:
 
 
 def test_sample_is_not_prefix_of_larger_sample() -> None:
-    """Draws are vectorised over sequences, so N sequences are not the prefix of N+1 (§2.1)."""
+    """Draws are vectorised over sequences, so N sequences are not the prefix of N+1."""
     small = PendulumSimulator().sample_data_set(2, 5, seed=7).states
     large = PendulumSimulator().sample_data_set(3, 5, seed=7).states
     np.testing.assert_array_equal(small[:, 0], large[:2, 0])  # theta_0 is drawn first
@@ -165,7 +166,7 @@ def test_sample_is_not_prefix_of_larger_sample() -> None:
 
 
 def test_imputation_sanity_anchors_100_sequences() -> None:
-    """E2 test generator (seed 23541, 100 seq) reproduces the §5.3 anchors to 0.01."""
+    """E2 test generator (seed 23541, 100 seq) reproduces the sanity anchors to 0.01."""
     num, seq_len = 100, 75
     images = PendulumSimulator().sample_data_set(num, seq_len, seed=23541).images
     y = images.reshape(num, seq_len, -1).astype(np.float64) / 255.0

@@ -1,4 +1,5 @@
-"""Tests of the quad-link simulator, renderer and datasets (paper.md §2.5, §2.6).
+"""Tests of the quad-link simulator, renderer and datasets (docs/data.md#quad-link-pendulum,
+docs/data.md#dataset-sizes-and-seeds).
 
 References written here, independent of ``datasets.quad_link``: the equations of motion come from
 automatic differentiation of a Lagrangian built from plain forward kinematics (torch, float64),
@@ -129,7 +130,7 @@ def test_default_convention_measures_the_first_angle_from_the_upward_vertical() 
 
 
 def test_last_link_mass_matrix_diagonal_is_seven_twelfths() -> None:
-    """With only the last joint moving, M_44 = I + m (l/2)^2 = 7/12 (§2.5): qdd_4 = tau / (7/12)."""
+    """With only the last joint moving, M_44 = I + m (l/2)^2 = 7/12: qdd_4 = tau / (7/12)."""
     params = QuadLinkParams(gravity=0.0, friction=1.0)
     # friction torque -1 on joint 4 at rest elsewhere; upper links are accelerated too, so compare
     # with the autograd reference rather than 12/7 directly, and check the reference's M_44.
@@ -229,7 +230,7 @@ def test_rendering_conventions_for_the_hanging_chain(first_angle_from: str, accu
 
 
 def test_rendering_uses_relative_angles_directly_by_default() -> None:
-    """phi = (pi/2, pi/2, 0, 0): authors' ends (80,64),(64,64),(64,48),(64,32) (§2.5 quirk).
+    """phi = (pi/2, pi/2, 0, 0): authors' ends (80,64),(64,64),(64,48),(64,32) (their quirk).
 
     The authors' drawing uses the stored angles whatever their reference; the physical picture
     (accumulated) of the default convention turns the whole chain by pi about the pivot.

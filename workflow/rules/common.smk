@@ -168,11 +168,6 @@ def train_data(wildcards):
     return {"train": f"{folder}/train.npz", "test": f"{folder}/test.npz", "meta": f"{folder}/meta.json"}
 
 
-def dataset_names():
-    """The datasets some experiment uses (only these are simulated)."""
-    return sorted({spec["dataset"] for spec in config["experiments"].values()})
-
-
 def train_device(gpus):
     """--device for a training job: cuda when it reserves GPUs, else auto (CUDA if visible)."""
     return "cuda" if gpus > 0 else "auto"
