@@ -8,16 +8,18 @@ aggregator) would take it for a finished one.
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from datasets.files import atomic_write, temporary_folder
 
-__all__ = ["atomic_write", "atomic_write_json", "atomic_write_npz", "atomic_write_text",
-           "temporary_folder"]
+__all__ = ["atomic_torch_save", "atomic_write", "atomic_write_json", "atomic_write_npz",
+           "atomic_write_text", "temporary_folder"]
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -33,3 +35,11 @@ def atomic_write_json(path: str | Path, payload: Any) -> None:
 def atomic_write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
     """Write a compressed npz archive atomically."""
     atomic_write(path, lambda handle: np.savez_compressed(handle, **arrays))
+
+
+def atomic_torch_save(path: str | Path, payload: Any) -> None:
+    """``torch.save`` atomically. The payload is serialised in memory first, so a full disk is an
+    ``OSError`` (ENOSPC) naming ``path`` rather than torch's writer error."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write(path, lambda handle: handle.write(buffer.getbuffer()))

@@ -163,10 +163,39 @@ def build_configured(config: Mapping[str, Any], name: str,
     return build_model(entry["class"], {**entry.get("params", {}), **(extra or {})})
 
 
+def read_model_file(path: str | os.PathLike[str],
+                    map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """A run's ``model.pt`` as its dict (model, class, config, state_dict, epoch), read with
+    ``torch.load(weights_only=True)``: a model file is untrusted input (it travels between
+    machines), and anything but tensors and plain data in it is refused without running it.
+
+    Raises:
+        ValueError: the file cannot be read safely, or lacks class, config or state_dict; the
+            message names the file and the fix.
+    """
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # damaged, or holds more than tensors  # noqa: BLE001
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ValueError(f"model file {path} cannot be read safely: it is damaged or holds more "
+                         f"than tensors and plain data ({first[:300]}); it was not used: delete "
+                         "it (or its run folder) and train the run again") from None
+    if not (isinstance(payload, dict) and isinstance(payload.get("class"), str)
+            and isinstance(payload.get("config"), dict)
+            and isinstance(payload.get("state_dict"), dict)):
+        raise ValueError(f"model file {path} lacks its class, config or state_dict (not a run's "
+                         "model.pt); delete it (or its run folder) and train the run again")
+    return payload
+
+
 def load_checkpoint(path: str | os.PathLike[str],
                     map_location: str | torch.device = "cpu") -> SequenceModel:
-    """Rebuild a trained model from a run's ``model.pt`` alone (it carries its class and config)."""
-    payload = torch.load(path, map_location=map_location, weights_only=True)
+    """Rebuild a trained model from a run's ``model.pt`` alone (it carries its class and config).
+
+    Raises:
+        ValueError: as ``read_model_file``, or as ``build_model``.
+    """
+    payload = read_model_file(path, map_location)
     model = build_model(payload["class"], payload["config"])
     model.load_state_dict(payload["state_dict"])
     return model.eval()
