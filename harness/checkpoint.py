@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.io import atomic_torch_save
+from harness.io import atomic_torch_save, load_tensors
 
 log = logging.getLogger(__name__)
 
@@ -225,12 +225,11 @@ class Checkpointer:
     def _checked(self) -> dict[str, Any]:
         """The payload, once it is read safely and passes every check."""
         try:
-            payload = torch.load(self.path, map_location="cpu", weights_only=True)
-        except Exception as err:  # damaged, or holds more than tensors  # noqa: BLE001
-            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-            raise self._refuse(f"cannot be read as a checkpoint of this project: it is damaged "
-                               f"or holds more than tensors and plain data ({first[:300]})"
-                               ) from None
+            payload = load_tensors(self.path)
+        except ValueError as err:
+            raise self._refuse(f"cannot be read as a checkpoint of this project: it is damaged, "
+                               "was written by an older version of this code, or holds more "
+                               f"than tensors and plain data ({err})") from None
         if not (isinstance(payload, dict) and {"identity", "where", "state", "digest"}
                 <= payload.keys() and isinstance(payload["identity"], dict)):
             raise self._refuse("is not a checkpoint of this format (an older format or another "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import torch
 from datasets.files import atomic_write, temporary_folder
 
 __all__ = ["atomic_torch_save", "atomic_write", "atomic_write_json", "atomic_write_npz",
-           "atomic_write_text", "temporary_folder"]
+           "atomic_write_text", "load_tensors", "temporary_folder"]
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -43,3 +44,22 @@ def atomic_torch_save(path: str | Path, payload: Any) -> None:
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     atomic_write(path, lambda handle: handle.write(buffer.getbuffer()))
+
+
+def load_tensors(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``: tensors and plain data only. A checkpoint or a
+    model file travels between machines, so it is untrusted; anything else in it (a pickled
+    class or function) is refused without being run.
+
+    Raises:
+        ValueError: the file cannot be read (missing, damaged, or holds more than tensors and
+            plain data); the message is torch's reason in one line, without its advice to load
+            with weights_only=False.
+    """
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises several types for a damaged file  # noqa: BLE001
+        text = str(err).replace("\x1b[1m", "").replace("\x1b[0m", "")
+        found = re.search(r"WeightsUnpickler error:\s*(.+?)(?: Please use|\n\n|$)", text, re.S)
+        reason = found.group(1) if found else (text.strip().splitlines() or [""])[0]
+        raise ValueError(f"{type(err).__name__}: {' '.join(reason.split())[:300]}") from None
