@@ -71,11 +71,13 @@ refresh-smoke-reference: smoke-from-scratch
 	@echo "tests/reference/smoke_metrics.json refreshed: commit it with the reason the metrics moved"
 
 # A paper scale trained elsewhere, experiment by experiment (benchmarks/paper_gpu.py on a GPU
-# machine): unpack its archive into results/paper and report the experiments that are complete.
+# machine): import its archive into results/paper (all or nothing; FORCE=1 replaces local run
+# folders that differ) and report the experiments that are complete.
 PAPER_CONFIGS = --config config/config.yaml --config config/paper.yaml
 paper-report: $(STAMP)
-	@test -n "$(ARCHIVE)" || { echo "usage: make paper-report ARCHIVE=OUT/paper_runs.tar.gz [COST=OUT/paper_cost.json]"; exit 2; }
-	$(BIN)/python workflow/scripts/import_runs.py --archive $(ARCHIVE) $(PAPER_CONFIGS)
+	@test -n "$(ARCHIVE)" || { echo "usage: make paper-report ARCHIVE=OUT/paper_runs.tar.gz [COST=OUT/paper_cost.json] [FORCE=1]"; exit 2; }
+	$(BIN)/python workflow/scripts/import_runs.py --archive $(ARCHIVE) $(PAPER_CONFIGS) \
+		$(if $(FORCE),--force)
 	$(BIN)/python workflow/scripts/aggregate.py $(PAPER_CONFIGS) --complete-only \
 		$(if $(COST),--projected-cost $(COST))
 
