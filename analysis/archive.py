@@ -1,21 +1,16 @@
-"""Unpack a run archive made on another machine (benchmarks/paper_gpu.py) safely and all at once.
+"""Unpack a run archive made on another machine (benchmarks/paper_gpu.py) safely, all or nothing.
 
-An archive is untrusted input, and the Python this project pins predates tarfile's fixes for
-CVE-2025-4517, -4138 and -4330, so its "data" filter is used but not relied on. Before anything
-is written, every member header is read and checked (``read_members``): regular files and folders
-only (no link of any kind, no device, no sparse file); names that are plain relative paths under
-``{scale}/`` in the layout paper_gpu.py writes (``ARCHIVE_LAYOUT``), each at most once; sizes
-within a per-file and a total limit and the free space. The members are then extracted into a
-hidden staging folder inside the results folder (``stage``), so that every later move is a
-rename on one file system.
-
-``plan_import`` checks the staged run folders one by one (every file of
-``harness.runner.RUN_FILES``; config.json naming the folder's experiment, model, seed and hash;
-model.pt readable with ``torch.load(weights_only=True)``) and compares them with the results
-folder: a run folder present with other content is refused unless ``force``. ``commit`` moves
-each run folder into place with one rename and undoes the renames done so far when one fails,
-so a failure at any point leaves no part of a run folder behind, and the staging folder is always
-removed (by the next import when a kill prevented it).
+An archive is untrusted, and the pinned Python predates tarfile's fixes for CVE-2025-4517, -4138
+and -4330, so its "data" filter is used but not relied on. ``read_members`` checks every member
+header before anything is written: regular files and folders only (no link of any kind, no
+device, no sparse file), plain relative names under ``{scale}/`` in ``ARCHIVE_LAYOUT``, each
+once, sizes within a per-file and a total limit. ``stage`` checks the free space and extracts
+into a hidden staging folder inside the results folder (one file system: later moves are
+renames). ``plan_import`` checks each staged run folder (``check_run``: every file of
+``harness.runner.RUN_FILES``, config.json naming the folder's experiment, model, seed and hash,
+model.pt read with weights_only) and refuses a run folder present with other content unless
+``force``. ``commit`` renames each into place and undoes its renames when one fails. The caller
+removes the staging folder; the next import removes one a kill left behind.
 """
 
 from __future__ import annotations

@@ -17,8 +17,10 @@ import torch
 from datasets import build_dataset
 from datasets.files import _temporary_name
 from harness import checkpoint
+from harness.registry import load_checkpoint
 from harness.runner import execute_run, run_checkpointer
 from tests.harness.test_resume import StopAt, spec_for
+from tests.workflow.run_archive import crafted_pickle, marker_is_live
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +141,14 @@ def test_temporary_file_of_a_killed_checkpoint_write_is_removed(tmp_path: Path, 
                 device=torch.device("cpu"), checkpointer=run_checkpointer(spec, run_dir))
     assert not stale.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_a_crafted_model_file_is_refused_without_running_it(tmp_path: Path) -> None:
+    """harness.registry.load_checkpoint (a run's model.pt) reads tensors and plain data only."""
+    data = crafted_pickle(tmp_path / "PWNED")
+    assert marker_is_live(data, tmp_path / "PWNED")
+    (tmp_path / "model.pt").write_bytes(data)
+    with pytest.raises(ValueError, match=r"model file .*model.pt cannot be read safely: .*"
+                                         r"Unsupported global: GLOBAL io.open.*it was not used"):
+        load_checkpoint(tmp_path / "model.pt")
+    assert not (tmp_path / "PWNED").exists()
