@@ -71,12 +71,13 @@ refresh-smoke-reference: smoke-from-scratch
 	@echo "tests/reference/smoke_metrics.json refreshed: commit it with the reason the metrics moved"
 
 # The paper scale reported experiment by experiment: the experiments whose every run is in
-# results/paper (trained here with `make runs SCALE=paper EXPERIMENT=...`, or elsewhere and unpacked
-# from ARCHIVE, benchmarks/paper_gpu.py's archive), the others listed with their projected cost
-# (COST: benchmarks/paper_scale_cost.py --json).
+# results/paper (trained here with `make runs SCALE=paper EXPERIMENT=...`, or on a GPU machine with
+# benchmarks/paper_gpu.py and imported from its ARCHIVE: all or nothing, FORCE=1 replaces local run
+# folders that differ), the others listed with their projected cost (COST:
+# benchmarks/paper_scale_cost.py --json).
 PAPER_CONFIGS = --config config/config.yaml --config config/paper.yaml
 paper-report: $(STAMP)
-	$(if $(ARCHIVE),$(BIN)/python workflow/scripts/import_runs.py --archive $(ARCHIVE) $(PAPER_CONFIGS))
+	$(if $(ARCHIVE),$(BIN)/python workflow/scripts/import_runs.py --archive $(ARCHIVE) $(PAPER_CONFIGS) $(if $(FORCE),--force))
 	$(BIN)/python workflow/scripts/aggregate.py $(PAPER_CONFIGS) --complete-only \
 		$(if $(COST),--projected-cost $(COST))
 

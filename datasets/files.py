@@ -12,6 +12,7 @@ writes on it (this package imports nothing else of the project, so the primitive
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 from pathlib import Path
@@ -27,7 +28,8 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
     """Call ``write(handle)`` on a temporary file beside ``path``, flush it to disk, rename it.
 
     Raises:
-        OSError: the folder cannot be created or written; nothing is left behind.
+        OSError: the folder cannot be created or written; nothing is left behind. A full disk
+            (ENOSPC, EDQUOT) is reported with ``path`` as the error's file name.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -39,6 +41,11 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        if err.errno in (errno.ENOSPC, errno.EDQUOT) and err.filename is None:
+            raise OSError(err.errno, os.strerror(err.errno), str(path)) from err
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -27,6 +27,7 @@ from baselines.gru import GRUBaseline
 from baselines.kvae import KVAE
 from baselines.lstm import LSTMBaseline
 from baselines.reference import ReferencePredictor
+from harness.io import load_tensors
 from rkn.full_cov import FullCovRKN
 from rkn.interface import SequenceModel
 from rkn.model import RKN
@@ -163,10 +164,39 @@ def build_configured(config: Mapping[str, Any], name: str,
     return build_model(entry["class"], {**entry.get("params", {}), **(extra or {})})
 
 
+def read_model_file(path: str | os.PathLike[str], map_location: str | torch.device = "cpu",
+                    *, shown_as: str | None = None) -> dict[str, Any]:
+    """A run's ``model.pt`` as its dict (model, class, config, state_dict, epoch), read with
+    ``torch.load(weights_only=True)``: a model file is untrusted input (it travels between
+    machines), and anything but tensors and plain data in it is refused without running it.
+    ``shown_as`` names the file in messages (default: ``path``).
+
+    Raises:
+        ValueError: the file cannot be read safely, or lacks class, config or state_dict; the
+            message names the file and says it was not used.
+    """
+    name = shown_as or str(path)
+    try:
+        payload = load_tensors(path, map_location)
+    except ValueError as err:
+        raise ValueError(f"model file {name} cannot be read safely: it is damaged or holds more "
+                         f"than tensors and plain data ({err}); it was not used") from None
+    if not (isinstance(payload, dict) and isinstance(payload.get("class"), str)
+            and isinstance(payload.get("config"), dict)
+            and isinstance(payload.get("state_dict"), dict)):
+        raise ValueError(f"model file {name} lacks its class, config or state_dict (it is not a "
+                         "run's model.pt); it was not used")
+    return payload
+
+
 def load_checkpoint(path: str | os.PathLike[str],
                     map_location: str | torch.device = "cpu") -> SequenceModel:
-    """Rebuild a trained model from a run's ``model.pt`` alone (it carries its class and config)."""
-    payload = torch.load(path, map_location=map_location, weights_only=True)
+    """Rebuild a trained model from a run's ``model.pt`` alone (it carries its class and config).
+
+    Raises:
+        ValueError: as ``read_model_file``, or as ``build_model``.
+    """
+    payload = read_model_file(path, map_location)
     model = build_model(payload["class"], payload["config"])
     model.load_state_dict(payload["state_dict"])
     return model.eval()

@@ -23,7 +23,8 @@ import torch
 
 from harness import checkpoint, training
 from harness.convergence import converged
-from harness.io import atomic_write_json, atomic_write_npz, atomic_write_text, temporary_folder
+from harness.io import (atomic_torch_save, atomic_write_json, atomic_write_npz,
+                        atomic_write_text, temporary_folder)
 from harness.registry import config_to_dict, make_config, model_class
 from harness.runspec import RunSpec, derive_seeds
 from rkn.interface import SequenceModel
@@ -114,11 +115,13 @@ def _history_csv(rows: list[dict[str, float]]) -> str:
     return buffer.getvalue()
 
 
-def run_checkpointer(spec: RunSpec, run_dir: str | Path) -> checkpoint.Checkpointer:
+def run_checkpointer(spec: RunSpec, run_dir: str | Path, *,
+                     discard_bad: bool = False) -> checkpoint.Checkpointer:
     """The checkpointer of a run: its file beside the run folder, the run's identity (the
-    settings that decide its numbers) and the interval of ``training.checkpoint_minutes``."""
+    settings that decide its numbers) and the interval of ``training.checkpoint_minutes``;
+    ``discard_bad``: an unusable checkpoint is deleted and the run restarted (logged)."""
     return checkpoint.Checkpointer(checkpoint.checkpoint_path(run_dir), spec.identity(),
-                                   spec.training.checkpoint_minutes)
+                                   spec.training.checkpoint_minutes, discard_bad=discard_bad)
 
 
 def _examples(extras: dict[str, np.ndarray], test_split: dict[str, np.ndarray]) -> dict:
@@ -153,15 +156,18 @@ def execute_run(
     sequences' predictions and per-sequence data), meta.json (timings, versions, seeds).
 
     With a ``checkpointer`` (``run_checkpointer``) training resumes from the run's checkpoint
-    and writes one periodically and when a stop is requested; it is removed once the run
-    folder is in place. Temporary folders left by an earlier, killed attempt are removed first.
+    (which must match the run's settings, the code and a digest of ``train_split``) and writes
+    one periodically and when a stop is requested; it is removed once the run folder is in
+    place. Temporary folders and checkpoint files left by an earlier, killed attempt are
+    removed first.
 
     Returns the test metrics.
 
     Raises:
         RunExistsError: the run folder exists and ``force`` is False.
         harness.checkpoint.RunInterrupted: a stop was requested (the checkpoint is written).
-        harness.checkpoint.CheckpointError: the checkpoint belongs to other settings or code.
+        harness.checkpoint.CheckpointError: the checkpoint cannot be read, was changed after it
+            was written, or belongs to other settings, code or training data.
     """
     run_dir = Path(run_dir)
     if run_dir.exists() and not force:
@@ -170,6 +176,9 @@ def execute_run(
     for stale in run_dir.parent.glob(f".{run_dir.name}.*.tmp"):  # a killed attempt's leftovers
         log.info("removing %s, left by an interrupted attempt", stale)
         shutil.rmtree(stale, ignore_errors=True)
+    if checkpointer is not None:
+        checkpointer.remove_stale_temporaries()
+        checkpointer.bind_data(train_split)
     started = time.perf_counter()
     seeds = derive_seeds(spec.seed)
     torch.manual_seed(seeds["init"])
@@ -187,7 +196,7 @@ def execute_run(
                                  spec.training.eval_batch_size)
         elif saved is not None and saved["phase"] == "fitted":
             model.load_state_dict(saved["model"])
-            fit = saved["result"]
+            fit = training.FitResult.from_plain(saved["result"])
         else:
             fit = training.fit(model, training.to_tensors(train_part, device),
                                training.to_tensors(val_part, device), spec.training,
@@ -196,7 +205,8 @@ def execute_run(
         test = training.to_tensors(_inputs_for(model, test_split), device)
         test_metrics, extras = training.evaluate(model, test, spec.training.eval_batch_size)
         if checkpointer is not None and checkpointer.stop_requested and model.trainable:
-            checkpointer.save({"phase": "fitted", "model": model.state_dict(), "result": fit},
+            checkpointer.save({"phase": "fitted", "model": model.state_dict(),
+                               "result": fit.to_plain()},
                               "training done, before the evaluation")
             raise checkpoint.RunInterrupted(f"stopped by signal {checkpointer.stop_signal} after "
                                             f"training; checkpoint {checkpointer.path}")
@@ -207,8 +217,9 @@ def execute_run(
         test_metrics["n_params"] = float(model.num_trained_parameters())
         model_config = config_to_dict(model.config)
         atomic_write_json(tmp_dir / "config.json", {**spec.to_dict(), "model_config": model_config})
-        torch.save({"model": spec.model, "class": spec.model_class, "config": model_config, "state_dict": model.state_dict(),
-                    "epoch": fit.selected_epoch}, tmp_dir / "model.pt")
+        atomic_torch_save(tmp_dir / "model.pt", {
+            "model": spec.model, "class": spec.model_class, "config": model_config,
+            "state_dict": model.state_dict(), "epoch": fit.selected_epoch})
         atomic_write_text(tmp_dir / "history.csv", _history_csv(fit.history))
         atomic_write_json(tmp_dir / "metrics.json", test_metrics)
         # Written for every model (header only without a Gaussian output): the rule declares it.

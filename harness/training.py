@@ -42,6 +42,17 @@ class FitResult:
     selected_epoch: int = 0
     stopped_epoch: int | None = None
 
+    def to_plain(self) -> dict:
+        """Plain data for a checkpoint (``harness.checkpoint`` stores no classes)."""
+        return {"history": [dict(row) for row in self.history],
+                "selected_epoch": self.selected_epoch, "stopped_epoch": self.stopped_epoch}
+
+    @classmethod
+    def from_plain(cls, plain: dict) -> FitResult:
+        """The inverse of ``to_plain``."""
+        return cls(history=[dict(row) for row in plain["history"]],
+                   selected_epoch=plain["selected_epoch"], stopped_epoch=plain["stopped_epoch"])
+
 
 def early_stop_due(val_losses: list[float], patience: int, min_delta: float) -> bool:
     """Whether training stops after the last of ``val_losses`` (one per epoch, in order).
@@ -114,12 +125,25 @@ class LoopState:
     best_val: float = math.inf
     best_state: dict | None = None
 
+    def to_plain(self) -> dict:
+        """Tensors and plain data for a checkpoint (the tensors themselves, not copies)."""
+        return {"epoch": self.epoch, "step": self.step, "order": self.order,
+                "losses": list(self.losses), "result": self.result.to_plain(),
+                "best_val": self.best_val, "best_state": self.best_state}
+
+    @classmethod
+    def from_plain(cls, plain: dict) -> LoopState:
+        """The inverse of ``to_plain``."""
+        return cls(epoch=plain["epoch"], step=plain["step"], order=plain["order"],
+                   losses=list(plain["losses"]), result=FitResult.from_plain(plain["result"]),
+                   best_val=plain["best_val"], best_state=plain["best_state"])
+
 
 def _snapshot(model: nn.Module, optimizer: torch.optim.Optimizer, order_gen: torch.Generator,
               state: LoopState) -> dict:
     """Everything a checkpoint needs to continue exactly from here."""
     return {"phase": "training", "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "rng": checkpoint.rng_states(order_gen), "loop": state}
+            "rng": checkpoint.rng_states(order_gen), "loop": state.to_plain()}
 
 
 def fit(
@@ -164,7 +188,7 @@ def fit(
         model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
         checkpoint.restore_rng_states(resume["rng"], order_gen)
-        state = resume["loop"]
+        state = LoopState.from_plain(resume["loop"])
     train_on = step.build_step(model, optimizer, config,
                                {k: v[: config.batch_size] for k, v in train.items()})
     drop_ragged = step.drops_ragged_batches(config) and num > config.batch_size

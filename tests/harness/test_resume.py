@@ -90,8 +90,9 @@ def test_resumed_run_is_bit_identical(tmp_path: Path, tiny, model: str, stop_at:
     assert stopper.path.is_file() and not run_dir.exists()
     assert list(tmp_path.glob("*.tmp")) == []
     resumed = run_checkpointer(spec, run_dir)
+    resumed.bind_data(train)
     saved = resumed.load()
-    assert (saved["loop"].epoch - 1) * 3 + saved["loop"].step == stop_at  # not from epoch 1
+    assert (saved["loop"]["epoch"] - 1) * 3 + saved["loop"]["step"] == stop_at  # not epoch 1
     execute_run(spec, train_split=train, test_split=test, run_dir=run_dir, device=cpu,
                 checkpointer=resumed)
     assert (run_dir / "metrics.json").read_bytes() == (tmp_path / "whole" / "metrics.json").read_bytes()
@@ -118,8 +119,9 @@ def test_truncated_bptt_run_resumes_bit_identically(tmp_path: Path, tiny, model:
         execute_run(spec, train_split=train, test_split=test, run_dir=run_dir, device=cpu,
                     checkpointer=stopper)
     resumed = run_checkpointer(spec, run_dir)
+    resumed.bind_data(train)
     saved = resumed.load()
-    assert (saved["loop"].epoch, saved["loop"].step) == (2, 1)
+    assert (saved["loop"]["epoch"], saved["loop"]["step"]) == (2, 1)
     assert max(int(s["step"]) for s in saved["optimizer"]["state"].values()) == 4 * 3
     execute_run(spec, train_split=train, test_split=test, run_dir=run_dir, device=cpu,
                 checkpointer=resumed)
@@ -171,7 +173,7 @@ def test_stop_during_evaluation_resumes_without_training(tmp_path: Path, tiny) -
     with pytest.raises(checkpoint.RunInterrupted, match="after training"):
         execute_run(spec, train_split=train, test_split=test, run_dir=run_dir, device=cpu,
                     checkpointer=stopper)
-    assert torch.load(stopper.path, weights_only=False)["state"]["phase"] == "fitted"
+    assert torch.load(stopper.path, weights_only=True)["state"]["phase"] == "fitted"
     execute_run(spec, train_split=train, test_split=test, run_dir=run_dir, device=cpu,
                 checkpointer=run_checkpointer(spec, run_dir))
     assert (run_dir / "metrics.json").read_bytes() == (tmp_path / "whole" / "metrics.json").read_bytes()
@@ -187,15 +189,18 @@ def test_foreign_checkpoint_is_refused(tmp_path: Path, tiny) -> None:
         execute_run(spec, train_split=train, test_split=test, run_dir=run_dir,
                     device=torch.device("cpu"), checkpointer=StopAt(
                         checkpoint.checkpoint_path(run_dir), spec.identity(), 0, stop_at=2))
-    edited = spec_for("lstm_small", epochs=4)
-    with pytest.raises(checkpoint.CheckpointError, match=r"another run settings .*differs in "
+    edited = run_checkpointer(spec_for("lstm_small", epochs=4), run_dir)
+    edited.bind_data(train)
+    with pytest.raises(checkpoint.CheckpointError, match=r"other run settings .*differs in "
                                                          r"training.*delete it"):
-        run_checkpointer(edited, run_dir).load()
-    payload = torch.load(checkpoint.checkpoint_path(run_dir), weights_only=False)
+        edited.load()
+    payload = torch.load(checkpoint.checkpoint_path(run_dir), weights_only=True)
     payload["identity"]["code"] = "0" * 16
     torch.save(payload, checkpoint.checkpoint_path(run_dir))
+    same = run_checkpointer(spec, run_dir)
+    same.bind_data(train)
     with pytest.raises(checkpoint.CheckpointError, match="another code version"):
-        run_checkpointer(spec, run_dir).load()
+        same.load()
 
 
 def test_checkpoint_interval_is_not_part_of_the_run(tmp_path: Path) -> None:
@@ -277,8 +282,8 @@ def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path: Path) 
         proc.wait(timeout=30)
         assert not run_dir.exists()
         if ckpt.exists():
-            saved = torch.load(ckpt, weights_only=False)["state"]
-            resumed_at.append((saved["loop"].epoch, saved["loop"].step))
+            saved = torch.load(ckpt, weights_only=True)["state"]
+            resumed_at.append((saved["loop"]["epoch"], saved["loop"]["step"]))
     proc = start(base + ["--run-dir", str(run_dir)], log)
     assert proc.wait(timeout=300) == 0, log.read_text()[-3000:]
     assert reference.wait(timeout=300) == 0

@@ -172,7 +172,7 @@ def test_config_dict_round_trip(name: str, tmp_path) -> None:
     class_name = named_params(name)[0]
     torch.save({"class": class_name, "config": config_to_dict(model.config),
                 "state_dict": model.state_dict()}, path)
-    ckpt = torch.load(path)
+    ckpt = torch.load(path, weights_only=True)
     data = json.loads(json.dumps(ckpt["config"]))  # tuples become lists in JSON
     assert make_config(model_class(class_name), data) == model.config
     rebuilt = build_model(ckpt["class"], data)

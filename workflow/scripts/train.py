@@ -9,12 +9,16 @@ partial run folder is ever left behind.
 
 Training writes a checkpoint beside the run folder every training.checkpoint_minutes and when the
 process receives SIGTERM or SIGINT; then it exits with status 75 (interrupted: run the same command
-again to resume). A second Ctrl-C stops at once (status 130).
+again to resume). A second Ctrl-C stops at once (status 130). A checkpoint that cannot be used
+(damaged, changed after it was written, or written for other settings, code or training data) is
+refused with status 2 and the way to discard it; --discard-bad-checkpoint deletes such a
+checkpoint instead and starts the run from epoch 1 (said in the log).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import signal
 import sys
@@ -51,6 +55,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--force", action="store_true", help="overwrite an existing run folder")
+    parser.add_argument("--discard-bad-checkpoint", action="store_true",
+                        help="delete a checkpoint that cannot be used (damaged, or of other "
+                             "settings, code or data) and start the run from epoch 1")
     parser.add_argument("--log", help="also write the log to this file")
     return parser.parse_args(argv)
 
@@ -98,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
         torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
         run_dir = Path(args.run_dir) if args.run_dir else spec.run_dir(results_dir)
-        checkpointer = run_checkpointer(spec, run_dir)
+        checkpointer = run_checkpointer(spec, run_dir,
+                                        discard_bad=args.discard_bad_checkpoint)
         restore_handlers = install_stop_handlers(checkpointer)
         for signum in EARLY_SIGNALS:
             checkpointer.request_stop(signum)
@@ -115,7 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DatasetError, RunExistsError, BadResultError, CheckpointError,
             RuntimeError, ValueError) as err:
         return fail(str(err))
-    except OSError as err:  # e.g. a --run-dir inside a read-only folder
+    except OSError as err:  # e.g. a --run-dir inside a read-only folder, a full disk
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            return fail(f"no space left on the device while writing {err.filename}: free space "
+                        "there (or set results_dir elsewhere) and run the same command again; "
+                        "no run folder was written, a checkpoint written before is kept")
         return fail(f"{err.strerror}: {err.filename}; the run folder (--run-dir) must lie in a "
                     "writable folder and the data folder must be readable; nothing was written")
     except KeyboardInterrupt:
