@@ -25,8 +25,11 @@ from harness.training import TrainConfig
 # Bump when a code change alters results: every run folder name changes with it. 3: band-stored
 # transition (rounding) and TF "same" padding of the encoder convolutions.
 RESULTS_VERSION = 3
-# Training settings that never change a run's numbers.
-NOT_RESULTS = ("checkpoint_minutes",)
+# Training settings that are not part of a run's identity: how often to checkpoint, and the step
+# mode (harness.step: eager, compiled or a CUDA graph compute the same step within floating-point
+# tolerance, like the CPU and a GPU), so runs trained on a GPU with a captured step and on CPUs
+# with a compiled one are the same runs and report together.
+NOT_RESULTS = ("checkpoint_minutes", "compile")
 # Training settings added after runs were made, at the value that gives those runs' numbers: left
 # out of a run's identity at that value, so existing run folders keep their names.
 ADDED_AT_NEUTRAL = {"bptt_length": 0, "early_stopping_patience": 0,

@@ -203,15 +203,22 @@ def test_foreign_checkpoint_is_refused(tmp_path: Path, tiny) -> None:
         same.load()
 
 
-def test_checkpoint_interval_is_not_part_of_the_run(tmp_path: Path) -> None:
-    """Changing training.checkpoint_minutes keeps the run folder (and a checkpoint valid)."""
+@pytest.mark.parametrize(("key", "value"), [("checkpoint_minutes", 0.5), ("compile", "inductor"),
+                                          ("compile", "graph")])
+def test_checkpoint_interval_and_step_mode_are_not_part_of_the_run(tmp_path: Path, key: str,
+                                                                    value: object) -> None:
+    """Changing training.checkpoint_minutes or the step mode (training.compile) keeps the run
+    folder (and a checkpoint valid); a setting that changes results does not."""
     base = [ROOT / "config" / "config.yaml", ROOT / "config" / "smoke.yaml"]
     overlay = tmp_path / "o.yaml"
-    overlay.write_text(yaml.safe_dump({"training": {"checkpoint_minutes": 0.5}}))
+    overlay.write_text(yaml.safe_dump({"training": {key: value}}))
     before = resolve_run(load_config(base), "pendulum_filtering", "rkn", 0)
     after = resolve_run(load_config([*base, overlay]), "pendulum_filtering", "rkn", 0)
-    assert after.training.checkpoint_minutes == 0.5
+    assert getattr(after.training, key) == value
     assert before.run_dir("r") == after.run_dir("r") and before.identity() == after.identity()
+    overlay.write_text(yaml.safe_dump({"training": {key: value, "learning_rate": 2e-3}}))
+    other = resolve_run(load_config([*base, overlay]), "pendulum_filtering", "rkn", 0)
+    assert other.run_dir("r") != before.run_dir("r")
 
 
 # --- the script in a subprocess: signals and SIGKILL -----------------------------------------
