@@ -190,6 +190,15 @@ def overrides(**values) -> dict:
     return experiment_overlay(model_overrides={"rkn": values})
 
 
+def user_model(cls: str, name: str = "mine") -> dict:
+    """An overlay adding a user's model ``name`` of class ``cls`` to E1 beside the RKN."""
+    return {"models": {name: {"class": cls, "role": "baseline", "params": {"hidden": 4}}},
+            "experiments": {"pendulum_filtering": {"models": ["rkn", name]}}}
+
+
+MINE = ["--experiment", "pendulum_filtering", "--model", "mine", "--seed", "0"]
+
+
 CASES = {
     # YAML and type pitfalls that Snakemake's schema refused but the scripts let through.
     "learning rate read as a string": Case(
@@ -267,6 +276,47 @@ CASES = {
                                 "training: {clip_value: .inf}\n"),
     "overlay that is a list": Case("train", r"overlay.yaml must hold a mapping",
                                    "- training\n- epochs\n"),
+    "a seed of 10^300": Case(
+        "train", r"experiments.pendulum_filtering.seeds.0: 100000\.\.\.000 \(301 digits\) is "
+        r"greater than the maximum of 4294967295 \(seeds are at most", experiment_overlay(
+            seeds=[10**300])),
+    "a dataset seed of 2^32": Case(
+        "simulate", r"datasets.pendulum_filtering.params.seed: 4294967296 is greater than the "
+        r"maximum of 4294967295", {"datasets": {"pendulum_filtering": {"params": {"seed": 2**32}}}},
+        args=["--dataset", "pendulum_filtering"]),
+    "a model name with a trailing newline": Case(
+        "train", r"models: 'rkn_b\\n' does not match .*remove the white space or newline",
+        {"models": {"rkn_b\n": {"class": "rkn", "role": "ablation"}}}),
+    "an experiment's model with a trailing newline": Case(
+        "train", r"experiments.pendulum_filtering.models.1: 'lstm\\n' does not match",
+        experiment_overlay(models=["rkn", "lstm\n"])),
+    "a scale with a trailing newline": Case("train", r"scale: 'smoke\\n' does not match",
+                                            {"scale": "smoke\n"}),
+    "a model class with a trailing newline": Case(
+        "train", r"models.lstm.class: 'lstm\\n' does not match", {"models": {"lstm": {
+            "class": "lstm\n"}}}),
+    # Users' own models (tests/workflow/bad_models.py, broken_model.py).
+    "a user module that raises on import": Case(
+        "train", r"models.mine.class: importing module 'tests.workflow.broken_model' of model "
+        r"class .* raised RuntimeError: this module needs a setting that is missing; fix the "
+        r"module", user_model("tests.workflow.broken_model:Model")),
+    "a user model that fails to build": Case(
+        "train", r"models.mine.class: building tests.workflow.bad_models:FailsToBuild from its "
+        r"config raised RuntimeError: no GPU kernels for this layer; fix the class's __init__",
+        user_model("tests.workflow.bad_models:FailsToBuild"), args=MINE, prepare=with_data),
+    "a user model's prediction one step short": Case(
+        "train", r"model mine \(tests.workflow.bad_models:OneStepShort\) returned mean of shape "
+        r"\((\d+), 19, 2\) float32; expected a GaussianPrediction with mean and var of shape "
+        r"\(\1, 20, 2\)", user_model("tests.workflow.bad_models:OneStepShort"), args=MINE,
+        prepare=with_data),
+    "a user model returning a plain tuple": Case(
+        "train", r"model mine \(tests.workflow.bad_models:PlainTuple\) returned a plain tuple of 2 "
+        r"items; expected a GaussianPrediction with mean and var of shape \(\d+, 20, 2\)",
+        user_model("tests.workflow.bad_models:PlainTuple"), args=MINE, prepare=with_data),
+    "a user model predicting one target value of two": Case(
+        "train", r"model mine \(tests.workflow.bad_models:OneValuePerStep\) returned mean of shape "
+        r"\((\d+), 20, 1\) float32; expected .* of shape \(\1, 20, 2\)",
+        user_model("tests.workflow.bad_models:OneValuePerStep"), args=MINE, prepare=with_data),
     # Command-line arguments.
     "unknown experiment": Case("train", r"unknown experiment 'pendulum'; valid experiments",
                                args=["--experiment", "pendulum", "--model", "rkn", "--seed", "0"]),
