@@ -24,7 +24,8 @@ import torch
 from harness import checkpoint, training
 from harness.boundary import attach_prediction_check
 from harness.convergence import converged
-from harness.io import atomic_write_json, atomic_write_npz, atomic_write_text, temporary_folder
+from harness.io import (atomic_write, atomic_write_json, atomic_write_npz, atomic_write_text,
+                        temporary_folder)
 from harness.registry import config_to_dict, make_config, model_class
 from harness.runspec import RunSpec, derive_seeds
 from rkn.interface import SequenceModel
@@ -227,8 +228,11 @@ def execute_run(
         test_metrics["n_params"] = float(model.num_trained_parameters())
         model_config = config_to_dict(model.config)
         atomic_write_json(tmp_dir / "config.json", {**spec.to_dict(), "model_config": model_config})
-        torch.save({"model": spec.model, "class": spec.model_class, "config": model_config, "state_dict": model.state_dict(),
-                    "epoch": fit.selected_epoch}, tmp_dir / "model.pt")
+        payload = {"model": spec.model, "class": spec.model_class, "config": model_config,
+                   "state_dict": model.state_dict(), "epoch": fit.selected_epoch}
+        # Through a handle: a full disk is then an OSError naming the file (ENOSPC), not torch's
+        # "enforce fail at inline_container.cc" of a save to a path.
+        atomic_write(tmp_dir / "model.pt", lambda handle: torch.save(payload, handle))
         atomic_write_text(tmp_dir / "history.csv", _history_csv(fit.history))
         atomic_write_json(tmp_dir / "metrics.json", test_metrics)
         # Written for every model (header only without a Gaussian output): the rule declares it.

@@ -4,8 +4,10 @@ and that nothing was written (no run, dataset or report folder, no temporary fil
 
 from __future__ import annotations
 
+import errno
 import json
 import math
+import os
 import re
 import shutil
 import sys
@@ -48,6 +50,8 @@ class Case:
     args: list[str] = field(default_factory=lambda: list(E1))
     prepare: Callable[[Path, list[str]], list[str]] | None = None
     keep: dict = field(default_factory=lambda: dict(BOTH))
+    # Changes the machine under the script (a full disk), after the preparation.
+    patch: Callable[[pytest.MonkeyPatch], None] | None = None
 
 
 def simulated(tmp_path: Path, configs: list[str], dataset: str = "pendulum_filtering") -> Path:
@@ -137,6 +141,31 @@ def report_with(edit: Callable[[Path], None]) -> Callable[[Path, list[str]], lis
         edit(Path(folders[1]))
         return ["--out", str(tmp_path / "report"), *folders]
     return prepare
+
+
+def misnamed_run(tmp_path: Path, configs: list[str]) -> list[str]:
+    """Preparation: seed 0's finished run in its own run folder and, copied, in seed 1's (as
+    after an archive import with a folder renamed); the aggregator reads the config's folders."""
+    folders = two_rkn_runs(tmp_path, configs)
+    config = load_config([c for c in configs if c != "--config"])
+    for seed in (0, 1):
+        spec = resolve_run(config, "pendulum_filtering", "rkn", seed)
+        shutil.copytree(folders[0], spec.run_dir(config["results_dir"]))
+    return ["--out", str(tmp_path / "report"), "--complete-only"]
+
+
+def disk_full_at(name: str) -> Callable[[pytest.MonkeyPatch], None]:
+    """A disk that fills up while a file called ``name`` is written (its flush to disk fails
+    with ENOSPC, as a write on a full disk does)."""
+    def patch(monkeypatch: pytest.MonkeyPatch) -> None:
+        real = os.fsync
+
+        def fsync(fd: int) -> None:
+            if name in os.readlink(f"/proc/self/fd/{fd}"):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            real(fd)
+        monkeypatch.setattr(os, "fsync", fsync)
+    return patch
 
 
 def with_file(option: str, name: str, content: str | Callable[[Path], bytes]
@@ -393,6 +422,18 @@ CASES = {
         "aggregate", r"claim-7 measurements .*eff.json cannot be read \(JSONDecodeError",
         e1_only(["rkn"]), args=[], keep=E1_ONLY,
         prepare=with_file("--efficiency", "eff.json", cut_efficiency_file)),
+    "a run folder missing files": Case(
+        "aggregate", r"1 of 2 run folders are missing or incomplete .*run1: lacks calibration.csv, "
+        r"examples.npz", e1_only(["rkn"]), args=[], keep=E1_ONLY, prepare=report_with(
+            lambda f: [(f / name).unlink() for name in ("calibration.csv", "examples.npz")])),
+    "a run folder holding another seed": Case(
+        "aggregate", r"seed1-[0-9a-f]{8} holds another run than its name says \(seed 1 by its "
+        r"name, 0 in its config.json\)", e1_only(["rkn"]), args=[], keep=E1_ONLY,
+        prepare=misnamed_run),
+    "a full disk while the model is saved": Case(
+        "train", r"no space left on the device of .*/\.seed0-[0-9a-f]{8}\.\w+\.tmp/model\.pt "
+        r"\(No space left on device\); free space there",
+        prepare=with_data, patch=disk_full_at("model.pt")),
     "report folder that cannot be created": Case(
         "aggregate", r"File exists: .*locked.*--out", e1_only(["rkn"]),
         prepare=unwritable_report, args=[], keep=E1_ONLY),
@@ -410,7 +451,8 @@ def written(tmp_path: Path) -> dict[str, list[Path]]:
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_bad_input_exits_2_names_it_and_writes_nothing(name: str, tmp_path: Path,
-                                                       capsys: pytest.CaptureFixture) -> None:
+                                                       capsys: pytest.CaptureFixture,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     case = CASES[name]
     overlay = tmp_path / "overlay.yaml"
     content = case.overlay if case.overlay is not None else {}
@@ -422,6 +464,8 @@ def test_bad_input_exits_2_names_it_and_writes_nothing(name: str, tmp_path: Path
         configs += ["--config", str(path)]
     extra = case.prepare(tmp_path, configs) if case.prepare else []
     before = written(tmp_path)
+    if case.patch:
+        case.patch(monkeypatch)
     capsys.readouterr()
     script = {"train": train, "simulate": simulate, "aggregate": aggregate}[case.script]
     code = script.main(configs + ["--config", str(overlay)] + case.args + extra)

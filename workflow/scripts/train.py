@@ -32,6 +32,7 @@ import torch  # noqa: E402
 
 from datasets.store import DatasetError, load_split  # noqa: E402
 from harness.config import ConfigError, load_config  # noqa: E402
+from harness.io import os_error_message  # noqa: E402
 from harness.checkpoint import (CheckpointError, RunInterrupted,  # noqa: E402
                                 install_stop_handlers)
 from harness.runner import (RunExistsError, execute_run, run_checkpointer,  # noqa: E402
@@ -115,9 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DatasetError, RunExistsError, BadResultError, CheckpointError,
             RuntimeError, ValueError) as err:
         return fail(str(err))
-    except OSError as err:  # e.g. a --run-dir inside a read-only folder
-        return fail(f"{err.strerror}: {err.filename}; the run folder (--run-dir) must lie in a "
-                    "writable folder and the data folder must be readable; nothing was written")
+    except OSError as err:  # e.g. a --run-dir inside a read-only folder, a full disk
+        return fail(os_error_message(err, "the run folder (--run-dir) must lie in a writable "
+                                          "folder and the data folder must be readable; nothing "
+                                          "was written"))
     except KeyboardInterrupt:
         print("interrupted: no run folder was written", file=sys.stderr)
         return 130
