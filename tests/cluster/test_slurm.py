@@ -228,7 +228,7 @@ def test_smoke_scale_through_slurm_matches_local_run(slurm_cluster: None, workdi
     assert len(jobs) == len(train) + len(simulate) + len(efficiency)
     assert "localrule aggregate" in result.stdout + result.stderr
 
-    metrics = json.loads((workdir / "reports" / "smoke" / "metrics.json").read_text())
+    metrics = json.loads((workdir / "results" / "smoke" / "report" / "metrics.json").read_text())
     reference = {key: value for key, value in json.loads(REFERENCE.read_text()).items()
                  if key.split(".")[1] in KEEP.get(key.split(".")[0], ())
                  or key.startswith("efficiency.")}

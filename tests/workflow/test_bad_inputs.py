@@ -434,6 +434,10 @@ CASES = {
         "train", r"no space left on the device of .*/\.seed0-[0-9a-f]{8}\.\w+\.tmp/model\.pt "
         r"\(No space left on device\); free space there",
         prepare=with_data, patch=disk_full_at("model.pt")),
+    "a full disk while the report is written": Case(
+        "aggregate", r"no space left on the device of .*/\.report\.\w+\.tmp/claims.md",
+        e1_only(["rkn"]), args=[], keep=E1_ONLY, prepare=report_with(lambda f: None),
+        patch=disk_full_at("claims.md")),
     "report folder that cannot be created": Case(
         "aggregate", r"File exists: .*locked.*--out", e1_only(["rkn"]),
         prepare=unwritable_report, args=[], keep=E1_ONLY),

@@ -44,7 +44,7 @@ def test_own_model_runs_through_the_smoke_pipeline(tmp_path: Path) -> None:
     base, smoke = reduced_smoke(tmp_path / "cfg", {"pendulum_filtering": None})
     run = snakemake(tmp_path, configs=[base, smoke, own_overlay(tmp_path / "cfg")], timeout=900)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    report = tmp_path / "reports" / "smoke"
+    report = tmp_path / "results" / "smoke" / "report"  # make pipeline publishes it as reports/
     table = pd.read_csv(report / "tables" / "pendulum_filtering.csv")
     assert list(table["model"]) == ["rkn", "lstm_small", "pixel_gru"]
     row = table.set_index("model").loc["pixel_gru"]

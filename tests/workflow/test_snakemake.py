@@ -77,7 +77,9 @@ def test_dry_run_lists_every_expected_output(tmp_path: Path) -> None:
     outputs = {row["output_file"] for row in rows}
     runs = {path for path in outputs if path.endswith("/metrics.json") and "/runs/" in path}
     assert runs == expected_metrics(config)
-    assert {f"reports/smoke/{rel}" for rel in expected_outputs(config)} <= outputs
+    # The report is built in results/smoke/report; `make pipeline` publishes it as reports/smoke.
+    assert {f"results/smoke/report/{rel}" for rel in expected_outputs(config)} <= outputs
+    assert not any(path.startswith("reports/") for path in outputs)
     data = str(config_dataset_dir(config, "pendulum_filtering"))
     assert {f"{data}/train.npz", f"{data}/test.npz", f"{data}/meta.json"} <= outputs
     assert str(efficiency_file(config)) in outputs  # claim 7, measured by its own rule
@@ -199,13 +201,14 @@ def test_smoke_pipeline_end_to_end(tmp_path: Path) -> None:
     for path in expected_metrics(config):
         assert (tmp_path / path).is_file(), path
     for rel in expected_outputs(config):
-        assert (tmp_path / "reports" / "smoke" / rel).is_file(), rel
+        assert (tmp_path / "results" / "smoke" / "report" / rel).is_file(), rel
     data_name = config_dataset_dir(config, "pendulum_filtering").name
     assert (tmp_path / "logs" / "smoke" / "simulate" / f"{data_name}.log").is_file()
 
-    report = snakemake(tmp_path, "--report", "reports/smoke/report.html", configs=[base, smoke])
+    report = snakemake(tmp_path, "--report", "results/smoke/report/report.html",
+                       configs=[base, smoke])
     assert report.returncode == 0, report.stderr[-3000:]
-    assert (tmp_path / "reports" / "smoke" / "report.html").stat().st_size > 0
+    assert (tmp_path / "results" / "smoke" / "report" / "report.html").stat().st_size > 0
 
     again = snakemake(tmp_path, "--dry-run", configs=[base, smoke])
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr, again.stdout

@@ -25,7 +25,7 @@ from analysis.report import build_report, write_report  # noqa: E402
 from analysis.runs import BadRunError, MissingRunsError, complete_experiments  # noqa: E402
 from harness.config import ConfigError, load_config, read_yaml  # noqa: E402
 from harness.io import os_error_message  # noqa: E402
-from harness.runspec import efficiency_file, run_dirs  # noqa: E402
+from harness.runspec import efficiency_file, report_dir, run_dirs  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                                           "--reference or --efficiency): check that it exists "
                                           "and is readable; no report was written"))
     try:
-        write_report(outputs, args.out or Path("reports") / config["scale"])
+        write_report(outputs, args.out or report_dir(config))
     except OSError as err:  # an unwritable --out, a full disk
         return fail(os_error_message(err, "the report folder (--out) must lie in a writable "
                                           "folder; nothing was written"))
