@@ -34,7 +34,7 @@ KEEP = {EXPERIMENT: ["rkn", "lstm"], OTHER: ["rkn", "hold_last_frame"]}
 STAGE = "pipeline@smoke"
 
 
-def run(cwd: Path, *command: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def run(cwd: Path, *command: str, timeout: float = 3600) -> subprocess.CompletedProcess:
     """Run a command in ``cwd``; fail the test with its output when it fails."""
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
     assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"

@@ -23,7 +23,7 @@ needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="make is no
 
 
 def make(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["make", *args], cwd=ROOT, capture_output=True, text=True, timeout=120,
+    return subprocess.run(["make", *args], cwd=ROOT, capture_output=True, text=True, timeout=900,
                           check=False)
 
 
@@ -61,8 +61,8 @@ def test_overlays_come_after_the_scale_and_targets_before_configfile() -> None:
                "OVERLAY=a.yaml b.yaml").stdout
     commands = [line for line in out.splitlines() if "snakemake --profile" in line]
     assert len(commands) == 3, out  # a stale lock's --unlock, the workflow, report.html
-    assert all(re.search(r"--configfile config/config.yaml config/smoke.yaml a.yaml b.yaml\s*(; fi)?$",
-                         line.rstrip()) for line in commands), commands
+    configfile = r"--configfile config/config.yaml config/smoke.yaml a.yaml b.yaml\s*(; fi)?$"
+    assert all(re.search(configfile, line.rstrip()) for line in commands), commands
     configs = "--config config/config.yaml --config config/smoke.yaml --config a.yaml --config b.yaml"
     assert f"run_targets.py {configs}" in out
     assert f"lock_is_stale.py; then .venv/bin/snakemake" in out and "--unlock" in commands[0], out
