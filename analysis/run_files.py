@@ -23,7 +23,8 @@ from harness.runspec import resolve_run, results_identity
 # The files of a run folder the report reads (harness.runner.RUN_FILES holds them and model.pt,
 # meta.json): a folder without one of them was cut short or copied in part.
 REQUIRED_FILES = ("config.json", "metrics.json", "history.csv", "calibration.csv", "examples.npz")
-# A run folder's name in the results layout: results/{scale}/runs/{experiment}/{model}/seed{seed}-{hash}.
+# A run folder's name in the results layout:
+# results/{scale}/runs/{experiment}/{model}/seed{seed}-{hash}.
 RUN_NAME = re.compile(r"seed(\d+)-[0-9a-f]{8}")
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "seconds")
 # The remedy for a damaged run folder, ending every such message.

@@ -42,7 +42,8 @@ def toy_split(images_as_targets: bool) -> dict[str, np.ndarray]:
 
 
 def checked_model(experiment: str, model: str):
-    spec = resolve_run(CONFIG, experiment, model, int(CONFIG["experiments"][experiment]["seeds"][0]))
+    seed = int(CONFIG["experiments"][experiment]["seeds"][0])
+    spec = resolve_run(CONFIG, experiment, model, seed)
     images_as_targets = "imputation" in CONFIG["experiments"][experiment]["dataset"]
     split = toy_split(images_as_targets)
     torch.manual_seed(0)

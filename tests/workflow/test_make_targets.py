@@ -63,7 +63,8 @@ def test_overlays_come_after_the_scale_and_targets_before_configfile() -> None:
     assert len(commands) == 3, out  # a stale lock's --unlock, the workflow, report.html
     configfile = r"--configfile config/config.yaml config/smoke.yaml a.yaml b.yaml\s*(; fi)?$"
     assert all(re.search(configfile, line.rstrip()) for line in commands), commands
-    configs = "--config config/config.yaml --config config/smoke.yaml --config a.yaml --config b.yaml"
+    configs = ("--config config/config.yaml --config config/smoke.yaml --config a.yaml "
+               "--config b.yaml")
     assert f"run_targets.py {configs}" in out
     assert f"lock_is_stale.py; then .venv/bin/snakemake" in out and "--unlock" in commands[0], out
     # report.html goes into the merged config's report folder (an overlay may name its own

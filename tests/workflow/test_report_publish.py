@@ -148,7 +148,8 @@ def test_kill_during_the_report_rule_keeps_the_old_report_and_the_command_resume
         reduce_config(repo / "config" / name, repo / "config" / name, KEEP)
     os.symlink(VENV, repo / ".venv")
     stale = subprocess.run(["make", "-q", ".venv/.installed"], cwd=repo, check=False)
-    assert stale.returncode == 0, "the project's .venv is older than its requirements: run `make venv` first"
+    assert stale.returncode == 0, \
+        "the project's .venv is older than its requirements: run `make venv` first"
     shutil.rmtree(repo / "reports" / "smoke")  # the committed report is of the whole smoke scale
     make = ["make", "pipeline", "SCALE=smoke"]
     first = subprocess.run(make, cwd=repo, capture_output=True, text=True, check=False)

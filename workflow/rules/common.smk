@@ -67,8 +67,9 @@ config.update(_merged)
 RESULTS = config["results_dir"]
 SCALE = config["scale"]
 # The report as the workflow builds it, results/{scale}/report: Snakemake deletes a rule's outputs
-# before it reruns the rule, so they are never the published reports/{scale}, which `make pipeline`
-# replaces from here in one atomic step once report.html is made (workflow/scripts/publish_report.py).
+# before it reruns the rule, so they are never the published reports/{scale}, which `make
+# pipeline` replaces from here in one atomic step once report.html is made
+# (workflow/scripts/publish_report.py).
 REPORTS = str(report_staging_dir(config))
 LOGS = f"logs/{SCALE}"
 # Arguments that hand the same config files to every script.
@@ -121,7 +122,7 @@ def run_file(name):
 
 
 def expected_reports():
-    """Every file the aggregator writes into the report folder (analysis.report.expected_outputs)."""
+    """Every file the aggregator writes into REPORTS (analysis.report.expected_outputs)."""
     return [f"{REPORTS}/{rel}" for rel in expected_outputs(config)]
 
 

@@ -8,8 +8,8 @@ the next run stops with a LockException. The lock is stale when it exists and no
 whose working directory is DIR is alive (psutil, a dependency of Snakemake, lists them). `make
 pipeline` and `make runs` then remove it with Snakemake's own `snakemake --unlock`, so the same
 command resumes. Jobs a killed Snakemake left running (workflow/scripts/*.py in DIR) keep the
-lock: they are listed, to be waited for or stopped first. A Snakemake of the same folder on another machine (a shared file system) cannot
-be seen from here: run only one at a time there.
+lock: they are listed, to be waited for or stopped first. A Snakemake of the same folder on
+another machine (a shared file system) cannot be seen from here: run only one at a time there.
 """
 
 from __future__ import annotations
