@@ -17,6 +17,12 @@ CONFIG_ARGS = --configfile $(CONFIGS)
 RUN_TARGETS = $(BIN)/python workflow/scripts/run_targets.py $(addprefix --config ,$(CONFIGS))
 CHECK_CONFIG = $(RUN_TARGETS) > /dev/null
 CHECK_SCALE = test -f config/$(SCALE).yaml || { echo "SCALE=$(SCALE): no config/$(SCALE).yaml; scales: smoke, quick, paper (or a file you add)"; exit 2; }
+# A Snakemake killed with SIGKILL leaves its lock: removed (snakemake --unlock) when no Snakemake of
+# this folder runs any more, so the same command resumes (workflow/scripts/lock_is_stale.py).
+UNLOCK_STALE = if $(BIN)/python workflow/scripts/lock_is_stale.py; then $(SNAKEMAKE) --unlock $(CONFIG_ARGS); fi
+# The report is built in results/{scale}/report (Snakemake deletes a rule's outputs before it reruns
+# the rule); once report.html is made there it replaces reports/{scale} in one atomic step.
+PUBLISH = $(BIN)/python workflow/scripts/publish_report.py $(addprefix --config ,$(CONFIGS))
 
 .PHONY: venv test test-fast reproduce pipeline runs smoke-from-scratch refresh-smoke-reference benchmark paper-report clean
 
@@ -50,15 +56,18 @@ reproduce: pipeline
 pipeline: $(STAMP)
 	@$(CHECK_SCALE)
 	@$(CHECK_CONFIG)
+	@$(UNLOCK_STALE)
 	$(SNAKEMAKE) $(CONFIG_ARGS)
-	scale=$$($(RUN_TARGETS) --print-scale) && \
-	$(SNAKEMAKE) --report reports/$$scale/report.html $(CONFIG_ARGS)
+	staging=$$($(PUBLISH) --print-staging) && \
+	$(SNAKEMAKE) --report $$staging/report.html $(CONFIG_ARGS)
+	$(PUBLISH)
 
 # The runs of one experiment (EXPERIMENT=name; several: EXPERIMENT="a b") without the report,
 # which waits for every experiment of the scale.
 runs: $(STAMP)
 	@test -n "$(EXPERIMENT)" || { echo "usage: make runs SCALE=quick EXPERIMENT=multiple_pendulums [OVERLAY=config/e3_script.yaml]"; exit 2; }
 	@$(CHECK_SCALE)
+	@$(UNLOCK_STALE)
 	targets=$$($(RUN_TARGETS) $(addprefix --experiment ,$(EXPERIMENT))) || exit 2; \
 	$(SNAKEMAKE) $$targets $(CONFIG_ARGS)
 
@@ -66,9 +75,12 @@ smoke-from-scratch: $(STAMP)
 	rm -rf results/smoke logs/smoke
 	$(MAKE) pipeline SCALE=smoke PROFILE=default
 
+# The committed smoke report, its reference metrics and dvc.lock's record of pipeline@smoke (DVC's
+# own `dvc commit`: the hashes of the code, configs and outputs that made it) move together.
 refresh-smoke-reference: smoke-from-scratch
 	cp reports/smoke/metrics.json tests/reference/smoke_metrics.json
-	@echo "tests/reference/smoke_metrics.json refreshed: commit it with the reason the metrics moved"
+	$(BIN)/dvc commit --force pipeline@smoke
+	@echo "tests/reference/smoke_metrics.json, reports/smoke and dvc.lock refreshed: commit them with the reason the metrics moved"
 
 # The paper scale reported experiment by experiment: the experiments whose every run is in
 # results/paper (trained here with `make runs SCALE=paper EXPERIMENT=...`, or on a GPU machine with

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -25,7 +23,7 @@ from analysis.efficiency import (efficiency_csv, efficiency_figure, efficiency_m
 from analysis.runs import MissingRunsError, collect_experiments
 from analysis.stats import flat_metrics, paired_differences, summarize
 from analysis.tables import experiment_markdown, to_csv_bytes
-from harness.io import temporary_folder
+from harness.io import replace_folder
 
 log = logging.getLogger(__name__)
 
@@ -105,34 +103,15 @@ def build_report(config: dict, run_dirs: Iterable[str | Path], reference: Mappin
 
 
 def write_report(outputs: dict[str, bytes], out_dir: str | Path) -> None:
-    """Write the report folder ``out_dir`` as a whole.
+    """Write the report folder ``out_dir`` as a whole (``harness.io.replace_folder``).
 
-    Every output is written into a new folder beside ``out_dir``; files of the old folder that the
-    report does not produce (report.html, .gitignore) are copied over; then the new folder takes
-    the old one's place. A failure before the swap leaves the previous report untouched.
+    The new folder is built beside ``out_dir`` and exchanged with it in one atomic step, so a
+    failure or a kill at any moment leaves either the complete previous report or the complete
+    new one; files of the old folder that the report does not produce (report.html, .gitignore)
+    are kept.
 
     Raises:
         OSError: the folder or its parent cannot be written (nothing is changed then).
     """
-    out_dir = Path(out_dir)
-    tmp = temporary_folder(out_dir)
-    try:
-        for rel, payload in sorted(outputs.items()):
-            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-            (tmp / rel).write_bytes(payload)
-        produced = {Path(rel).parts[0] for rel in outputs}
-        if out_dir.is_dir():
-            for item in out_dir.iterdir():
-                if item.name not in produced:
-                    copy = shutil.copytree if item.is_dir() else shutil.copy2
-                    copy(item, tmp / item.name)
-            old = temporary_folder(out_dir)
-            os.replace(out_dir, old)
-            os.replace(tmp, out_dir)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    replace_folder(out_dir, outputs)
     log.info("wrote %d files into %s", len(outputs), out_dir)

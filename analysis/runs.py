@@ -1,18 +1,15 @@
 """Finished run folders, read as the report's only input (docs/design.md#results-layout).
 
-A run folder (``harness.runner.RUN_FILES``) says what it is in its ``config.json`` (experiment,
-model, seed, dataset and training settings, model config) and what it measured in
-``metrics.json``; its ``history.csv`` is read here once (checked) for the convergence flags and
-learning curves, figures read its ``calibration.csv`` and ``examples.npz``.
-``collect_experiments`` reads the folders it is given, checks them against the config's grid
-(every expected (experiment, model, seed) present exactly once, trained with the settings the
-config gives that run) and groups them by experiment. It never opens a dataset.
+Each folder is read and checked by ``analysis.run_files`` (its config.json, metrics.json and
+history.csv; figures read its calibration.csv and examples.npz). ``collect_experiments`` reads
+the folders it is given, checks them against the config's grid (every expected (experiment,
+model, seed) present exactly once, trained with the settings the config gives that run) and
+groups them by experiment. It never opens a dataset.
 """
 
 from __future__ import annotations
 
-import json
-import math
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,21 +17,14 @@ from typing import Any
 
 import pandas as pd
 
-from harness.config import ConfigError
-from harness.runspec import resolve_run, results_identity, run_grid
+from analysis.run_files import (REQUIRED_FILES, BadRunError, MissingRunsError, check_settings,
+                                missing_files, read_history, read_metrics, read_run_config)
+from harness.runspec import run_grid
 
-REQUIRED_FILES = ("config.json", "metrics.json", "history.csv")
-HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "seconds")
-# The remedy for a damaged run folder, ending every such message.
-RETRAIN = "delete the run folder and train it again, no report was written"
+__all__ = ["BadRunError", "ExperimentRuns", "MissingRunsError", "collect_experiments",
+           "complete_experiments"]
 
-
-class MissingRunsError(RuntimeError):
-    """Expected runs are missing or incomplete; the message lists their folders."""
-
-
-class BadRunError(RuntimeError):
-    """A run folder holds a metric that must not be published (not a finite number)."""
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -76,133 +66,6 @@ class ExperimentRuns:
         return [m for m in self.models if self.roles[m] in roles]
 
 
-def _read_json(path: Path) -> dict:
-    """A run file as a JSON object; BadRunError naming the file when it is not one."""
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise BadRunError(f"{path} cannot be read as JSON ({err}); {RETRAIN}") from None
-    if not isinstance(value, dict):
-        raise BadRunError(f"{path} must hold a JSON object; {RETRAIN}")
-    return value
-
-
-# config.json entries the report reads, with their JSON types.
-RUN_CONFIG_KEYS = {"experiment": str, "model": str, "seed": int, "training": dict,
-                   "model_config": dict}
-
-
-def read_run_config(folder: Path) -> tuple[dict, tuple[str, str, int]]:
-    """A run folder's config.json and its (experiment, model, seed).
-
-    Raises:
-        BadRunError: the file is unreadable or lacks an entry of ``RUN_CONFIG_KEYS`` (or has
-            the wrong type); the message names the folder and the key.
-    """
-    run_config = _read_json(folder / "config.json")
-    for key, kind in RUN_CONFIG_KEYS.items():
-        value = run_config.get(key)
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise BadRunError(f"{folder}/config.json: {key} = {value!r} is not of type "
-                              f"{kind.__name__} (missing or edited); {RETRAIN}")
-    return run_config, (run_config["experiment"], run_config["model"], run_config["seed"])
-
-
-def _differences(expected: dict, actual: dict, where: str = "") -> list[str]:
-    """Key paths at which two nested mappings differ."""
-    found = []
-    for key in sorted(set(expected) | set(actual)):
-        path = f"{where}.{key}" if where else key
-        a, b = expected.get(key), actual.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            found += _differences(a, b, path)
-        elif a != b:
-            found.append(f"{path} ({b!r} in the folder, {a!r} in the config)")
-    return found
-
-
-def check_settings(folder: Path, run_config: dict, config: dict) -> None:
-    """Refuse a run folder trained with other settings than the config's run of the same
-    (experiment, model, seed): a report must not mix runs of two configs.
-
-    Raises:
-        BadRunError: naming the folder and the settings that differ.
-    """
-    try:
-        spec = resolve_run(config, run_config["experiment"], run_config["model"],
-                           run_config["seed"])
-    except ConfigError as err:
-        raise BadRunError(f"{folder} is not a run of this config: {err}; pass the run folders "
-                          "of this config, no report was written") from None
-    expected = json.loads(json.dumps(spec.identity()))  # tuples -> lists, as in config.json
-    differ = _differences(expected, results_identity(run_config))
-    if differ:
-        raise BadRunError(
-            f"{folder} was trained with other settings than this config's run "
-            f"{spec.run_name}: {'; '.join(differ[:5])}; pass the run folders of this config "
-            "(or the config that made them), no report was written")
-
-
-def check_flags(folder: Path, metrics: dict[str, float]) -> None:
-    """A flag metric (``converged``) must be 0 or 1."""
-    if "converged" in metrics and metrics["converged"] not in (0.0, 1.0):
-        raise BadRunError(f"{folder}/metrics.json: converged = {metrics['converged']!r} must be 0 "
-                          f"or 1; {RETRAIN}")
-
-
-def read_history(folder: Path) -> pd.DataFrame:
-    """The run's history.csv: one row per epoch (epoch, train_loss, val_loss, seconds), epochs
-    1, 2, 3, ... for a trained run or one row of epoch 0 for a fitted reference.
-
-    Raises:
-        BadRunError: the file cannot be parsed, lacks a column, has no row, holds a value that is
-            not a finite number (train_loss may be NaN only at epoch 0; a row cut short lacks
-            one), or skips an epoch; the message names the file.
-    """
-    path = folder / "history.csv"
-    try:
-        history = pd.read_csv(path)
-    except (OSError, ValueError, pd.errors.ParserError) as err:
-        raise BadRunError(f"{path} cannot be read as CSV ({err}); {RETRAIN}") from None
-    missing = [c for c in HISTORY_COLUMNS if c not in history.columns]
-    if missing or history.empty:
-        what = f"has no column {', '.join(missing)}" if missing else "has no row"
-        raise BadRunError(f"{path} {what}; {RETRAIN}")
-    numbers = history[list(HISTORY_COLUMNS)].apply(pd.to_numeric, errors="coerce")
-    finite = numbers.apply(lambda column: column.map(math.isfinite))
-    finite["train_loss"] |= numbers["epoch"].eq(0)  # a fitted reference has no training loss
-    if not finite.to_numpy().all():
-        row, column = next((r, c) for r in range(len(finite)) for c in HISTORY_COLUMNS
-                           if not finite.at[r, c])
-        value = str(history.at[row, column])
-        raise BadRunError(f"{path}: row {row + 1}, {column} = {value!r} is not a finite number "
-                          f"(a cut or edited file); {RETRAIN}")
-    epochs = numbers["epoch"].tolist()
-    if epochs != [0] and epochs != list(range(1, len(epochs) + 1)):
-        raise BadRunError(f"{path} holds epochs {', '.join(f'{e:g}' for e in epochs[:8])}"
-                          f"{', ...' if len(epochs) > 8 else ''}, not 1, 2, 3, ... (a fitted "
-                          f"reference: 0) (an edited file); {RETRAIN}")
-    return history
-
-
-def read_metrics(run_dir: Path) -> dict[str, float]:
-    """The run's metrics.json as floats.
-
-    Raises:
-        BadRunError: a value is not a finite number; the message names the folder and the key
-            (a seed silently dropped from a mean would make the table lie about its seeds).
-    """
-    metrics = {}
-    for key, value in _read_json(run_dir / "metrics.json").items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise BadRunError(f"{run_dir}/metrics.json: {key} = {value!r} is not a finite number; "
-                              "delete the run folder and train it again (a run must fail rather "
-                              "than publish it), no report was written")
-        metrics[key] = float(value)
-    check_flags(run_dir, metrics)
-    return metrics
-
-
 def check_same_keys(rows: list[dict], found: dict) -> None:
     """Every seed of a model reports the same metrics: a key missing from one seed would make a
     mean over fewer seeds than the table's seed count.
@@ -240,8 +103,17 @@ def complete_experiments(config: dict, run_dirs: Iterable[str | Path]
     """
     present: dict[tuple[str, str, int], Path] = {}
     for folder in map(Path, run_dirs):
-        if all((folder / f).is_file() for f in REQUIRED_FILES):
-            present[read_run_config(folder)[1]] = folder
+        lacking = missing_files(folder)
+        if lacking:
+            if folder.is_dir():
+                log.warning("%s lacks %s: counted as not run (delete it and train it again)",
+                            folder, ", ".join(lacking))
+            continue
+        key = read_run_config(folder)[1]
+        if key in present:
+            raise MissingRunsError(f"two run folders for {key}: {present[key]} and {folder}; "
+                                   "delete the one that does not belong to this config")
+        present[key] = folder
     kept, skipped = {}, {}
     for name, spec in config["experiments"].items():
         expected = [(name, m, int(s)) for m in spec["models"] for s in spec["seeds"]]
@@ -260,18 +132,24 @@ def collect_experiments(config: dict, run_dirs: Iterable[str | Path]) -> dict[st
     """Read ``run_dirs`` and group them by the config's experiments (config order).
 
     Raises:
-        MissingRunsError: a folder lacks one of ``REQUIRED_FILES``, an expected (experiment,
-            model, seed) has no folder, or two folders claim the same run; nothing is read further.
-        BadRunError: a run's metric is not a finite number (``read_metrics``).
+        MissingRunsError: a folder lacks one of ``REQUIRED_FILES`` (the message names the folder
+            and the files), an expected (experiment, model, seed) has no folder, or two folders
+            claim the same run; nothing is read further.
+        BadRunError: a run's metric is not a finite number (``read_metrics``), or a folder holds
+            another run than its name says (``check_folder_name``).
     """
     folders = [Path(d) for d in run_dirs]
-    incomplete = [d for d in folders if not all((d / f).is_file() for f in REQUIRED_FILES)]
+    incomplete = {d: missing_files(d) for d in folders}
+    incomplete = {d: lacking for d, lacking in incomplete.items() if lacking}
     if incomplete:
         raise MissingRunsError(
-            f"{len(incomplete)} of {len(folders)} run folders are missing or incomplete (no "
-            f"{' / '.join(REQUIRED_FILES)}); train them first (Snakemake or "
-            "workflow/scripts/train.py), no report was written:\n"
-            + "\n".join(f"  {d}" for d in incomplete))
+            f"{len(incomplete)} of {len(folders)} run folders are missing or incomplete (a run "
+            f"folder holds {', '.join(REQUIRED_FILES)}, which the report reads); train the "
+            "missing runs (Snakemake or workflow/scripts/train.py) and delete and train again "
+            "those cut short, no report was written:\n"
+            + "\n".join(f"  {d}: " + ("missing" if not d.is_dir() else
+                                       f"lacks {', '.join(lacking)}")
+                         for d, lacking in incomplete.items()))
     found: dict[tuple[str, str, int], tuple[Path, dict]] = {}
     histories: dict[tuple[str, str, int], pd.DataFrame] = {}
     for folder in folders:

@@ -12,7 +12,6 @@ writes on it (this package imports nothing else of the project, so the primitive
 
 from __future__ import annotations
 
-import errno
 import os
 import secrets
 from pathlib import Path
@@ -28,8 +27,8 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
     """Call ``write(handle)`` on a temporary file beside ``path``, flush it to disk, rename it.
 
     Raises:
-        OSError: the folder cannot be created or written; nothing is left behind. A full disk
-            (ENOSPC, EDQUOT) is reported with ``path`` as the error's file name.
+        OSError: the folder cannot be created or written (a full disk: ENOSPC); its filename is
+            ``path`` when the system named no file; nothing is left behind.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -43,8 +42,8 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
         os.replace(tmp, path)
     except OSError as err:
         tmp.unlink(missing_ok=True)
-        if err.errno in (errno.ENOSPC, errno.EDQUOT) and err.filename is None:
-            raise OSError(err.errno, os.strerror(err.errno), str(path)) from err
+        if err.filename is None:  # a failed write() names no file: say which one
+            raise OSError(err.errno, err.strerror or str(err), str(path)) from err
         raise
     except BaseException:
         tmp.unlink(missing_ok=True)

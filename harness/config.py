@@ -155,10 +155,22 @@ def _schema_message(error: jsonschema.ValidationError) -> str:
         return f"{where}: {error.message}; see config/config.yaml for the keys and their meaning"
     hint = ""
     value = error.instance
+    message = error.message
     if isinstance(value, str) and _FLOAT_WITHOUT_DOT.match(value.strip()):
         mantissa, exponent = re.split("[eE]", value.strip())
         hint = (f" (YAML 1.1 reads {value} as a string: write {mantissa}.0e{exponent})")
-    return f"{where}: {error.message}{hint}"
+    elif error.validator == "pattern" and isinstance(value, str) and value != value.strip():
+        hint = " (remove the white space or newline around the name)"
+    elif error.validator == "maximum" and isinstance(value, int):
+        digits = str(value)
+        if len(digits) > 20:  # a seed of 10^300 would fill the terminal
+            message = (f"{digits[:6]}...{digits[-3:]} ({len(digits)} digits) is greater than "
+                       f"the maximum of {error.validator_value}")
+        if where.endswith("seed") or re.search(r"\.seeds\.\d+$", where):
+            hint = (f" (seeds are at most {error.validator_value} = 2^32 - 1: numpy's RandomState "
+                    "takes no larger seed and a run folder's name carries its seed; use a "
+                    "smaller one)")
+    return f"{where}: {message}{hint}"
 
 
 def _check_keys(found: dict, allowed: list[str] | tuple[str, ...], where: str) -> None:

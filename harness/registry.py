@@ -49,8 +49,9 @@ def model_class(name: str) -> type[SequenceModel]:
     """The class of a family name or of ``"package.module:ClassName"``.
 
     Raises:
-        ValueError: unknown family, module that cannot be imported, missing class, or a class that
-            is not a ``SequenceModel`` with a dataclass ``config_class``; the message says why.
+        ValueError: unknown family, module that cannot be imported or raises while it loads,
+            missing class, or a class that is not a ``SequenceModel`` with a dataclass
+            ``config_class``; the message says why.
     """
     if ":" not in name:
         if name not in FAMILIES:
@@ -63,6 +64,10 @@ def model_class(name: str) -> type[SequenceModel]:
     except ImportError as err:
         raise ValueError(f"cannot import module {module_name!r} of model class {name!r} ({err}); "
                          "install your package or put its folder on PYTHONPATH") from None
+    except Exception as err:  # noqa: BLE001 (a user's module may raise anything while it loads)
+        raise ValueError(f"importing module {module_name!r} of model class {name!r} raised "
+                         f"{type(err).__name__}: {err}; fix the module (python -c 'import "
+                         f"{module_name}' shows the traceback)") from err
     cls = getattr(module, class_name, None)
     if not (isinstance(cls, type) and issubclass(cls, SequenceModel)):
         raise ValueError(f"{name!r} is not a subclass of rkn.interface.SequenceModel "

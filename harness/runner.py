@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from harness import checkpoint, training
+from harness.boundary import attach_prediction_check
 from harness.convergence import converged
 from harness.io import (atomic_torch_save, atomic_write_json, atomic_write_npz,
                         atomic_write_text, temporary_folder)
@@ -71,13 +72,30 @@ def data_overrides(split: dict[str, np.ndarray]) -> dict:
     return overrides
 
 
+class ModelBuildError(ValueError):
+    """A model class raised while it was built from its (valid) config."""
+
+
 def build_run_model(spec: RunSpec, train_split: dict[str, np.ndarray]) -> SequenceModel:
-    """The run's model: its class and params from the spec, the data's settings on top."""
+    """The run's model: its class and params from the spec, the data's settings on top.
+
+    Raises:
+        ValueError: the class cannot be loaded or a param is invalid (``make_config``).
+        ModelBuildError: the class's constructor raised (a user's model, most likely); the
+            message names ``models.<name>.class`` and the exception.
+    """
     cls = model_class(spec.model_class)
     declared = {f.name for f in dataclasses.fields(cls.config_class)}
     from_data = {k: v for k, v in data_overrides(train_split).items() if k in declared}
-    return cls(make_config(cls, {**spec.model_params, **from_data},
-                           where=f"model {spec.model} ({spec.model_class})"))
+    config = make_config(cls, {**spec.model_params, **from_data},
+                         where=f"model {spec.model} ({spec.model_class})")
+    try:
+        return cls(config)
+    except Exception as err:  # noqa: BLE001 (a user's class may raise anything)
+        raise ModelBuildError(
+            f"models.{spec.model}.class: building {spec.model_class} from its config raised "
+            f"{type(err).__name__}: {err}; fix the class's __init__ (README, 'Compare your own "
+            "model')") from err
 
 
 def _inputs_for(model: SequenceModel, split: dict) -> dict:
@@ -183,6 +201,8 @@ def execute_run(
     seeds = derive_seeds(spec.seed)
     torch.manual_seed(seeds["init"])
     model = build_run_model(spec, train_split).to(device)
+    # Every prediction (training loss, validation, test) must fit the targets: type, shape, dtype.
+    attach_prediction_check(model, f"{spec.model} ({spec.model_class})", train_split["targets"])
     train_part, val_part = training.split_train_val(train_split, spec.training.val_fraction)
     log.info("run %s/%s/seed%d: %d train, %d val, %d test sequences on %s", spec.experiment, spec.model,
              spec.seed, len(train_part["images"]), len(val_part["images"]), len(test_split["images"]), device)

@@ -181,6 +181,18 @@ def efficiency_file(config: dict) -> Path | None:
     return folder / f"efficiency-{digest}.json"
 
 
+def report_staging_dir(config: dict) -> Path:
+    """results/{scale}/report: the report as the workflow builds it (the aggregate rule's
+    outputs, which Snakemake deletes before it reruns the rule; ``report_dir`` is published from
+    it in one atomic step)."""
+    return Path(config["results_dir"]) / config["scale"] / "report"
+
+
+def report_dir(config: dict) -> Path:
+    """reports/{scale}: the published report (committed for smoke and quick)."""
+    return Path("reports") / config["scale"]
+
+
 def run_grid(config: dict) -> list[tuple[str, str, int]]:
     """Every (experiment, model, seed) the config asks for, in config order."""
     return [(name, model, int(seed)) for name, spec in config["experiments"].items()

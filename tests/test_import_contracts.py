@@ -20,7 +20,7 @@ PACKAGES = ("rkn", "baselines", "datasets", "harness", "analysis")
 def lint(root: Path) -> subprocess.CompletedProcess:
     """lint-imports with the project's contracts, on the packages below ``root``."""
     return subprocess.run([str(LINT), "--config", str(root / "pyproject.toml"), "--no-cache"],
-                          cwd=root, capture_output=True, text=True, timeout=120,
+                          cwd=root, capture_output=True, text=True, timeout=900,
                           env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
 
 

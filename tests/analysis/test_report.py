@@ -17,6 +17,7 @@ import yaml
 from analysis.report import build_report, expected_outputs, write_report
 from analysis.runs import BadRunError, MissingRunsError, collect_experiments
 from analysis.stats import bootstrap_ci, flat_metrics, paired_differences, summarize
+import harness.io
 from harness.config import load_config
 from harness.runspec import resolve_run, run_grid
 
@@ -211,15 +212,15 @@ def test_report_is_swapped_in_whole_and_keeps_foreign_files(tmp_path, monkeypatc
     new = {rel: b"new " + data for rel, data in
            build_report(config, dirs, REFERENCE, figures_too=False).items()}
     calls = []
-    real = Path.write_bytes
+    real = harness.io._write_file
 
-    def fail_on_third(self, data):
-        calls.append(self)
+    def fail_on_third(path, content):
+        calls.append(path)
         if len(calls) == 3:
-            raise OSError(28, "No space left on device", str(self))
-        return real(self, data)
+            raise OSError(28, "No space left on device", str(path))
+        return real(path, content)
 
-    monkeypatch.setattr(Path, "write_bytes", fail_on_third)
+    monkeypatch.setattr(harness.io, "_write_file", fail_on_third)
     with pytest.raises(OSError, match="No space"):
         write_report(new, out)
     monkeypatch.undo()

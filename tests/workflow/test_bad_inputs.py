@@ -4,8 +4,10 @@ and that nothing was written (no run, dataset or report folder, no temporary fil
 
 from __future__ import annotations
 
+import errno
 import json
 import math
+import os
 import re
 import shutil
 import sys
@@ -48,6 +50,8 @@ class Case:
     args: list[str] = field(default_factory=lambda: list(E1))
     prepare: Callable[[Path, list[str]], list[str]] | None = None
     keep: dict = field(default_factory=lambda: dict(BOTH))
+    # Changes the machine under the script (a full disk), after the preparation.
+    patch: Callable[[pytest.MonkeyPatch], None] | None = None
 
 
 def simulated(tmp_path: Path, configs: list[str], dataset: str = "pendulum_filtering") -> Path:
@@ -139,6 +143,31 @@ def report_with(edit: Callable[[Path], None]) -> Callable[[Path, list[str]], lis
     return prepare
 
 
+def misnamed_run(tmp_path: Path, configs: list[str]) -> list[str]:
+    """Preparation: seed 0's finished run in its own run folder and, copied, in seed 1's (as
+    after an archive import with a folder renamed); the aggregator reads the config's folders."""
+    folders = two_rkn_runs(tmp_path, configs)
+    config = load_config([c for c in configs if c != "--config"])
+    for seed in (0, 1):
+        spec = resolve_run(config, "pendulum_filtering", "rkn", seed)
+        shutil.copytree(folders[0], spec.run_dir(config["results_dir"]))
+    return ["--out", str(tmp_path / "report"), "--complete-only"]
+
+
+def disk_full_at(name: str) -> Callable[[pytest.MonkeyPatch], None]:
+    """A disk that fills up while a file called ``name`` is written (its flush to disk fails
+    with ENOSPC, as a write on a full disk does)."""
+    def patch(monkeypatch: pytest.MonkeyPatch) -> None:
+        real = os.fsync
+
+        def fsync(fd: int) -> None:
+            if name in os.readlink(f"/proc/self/fd/{fd}"):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            real(fd)
+        monkeypatch.setattr(os, "fsync", fsync)
+    return patch
+
+
 def with_file(option: str, name: str, content: str | Callable[[Path], bytes]
               ) -> Callable[[Path, list[str]], list[str]]:
     """Preparation: two finished rkn runs, and ``option`` pointing at a file of ``content``
@@ -188,6 +217,15 @@ def experiment_overlay(**values) -> dict:
 
 def overrides(**values) -> dict:
     return experiment_overlay(model_overrides={"rkn": values})
+
+
+def user_model(cls: str, name: str = "mine") -> dict:
+    """An overlay adding a user's model ``name`` of class ``cls`` to E1 beside the RKN."""
+    return {"models": {name: {"class": cls, "role": "baseline", "params": {"hidden": 4}}},
+            "experiments": {"pendulum_filtering": {"models": ["rkn", name]}}}
+
+
+MINE = ["--experiment", "pendulum_filtering", "--model", "mine", "--seed", "0"]
 
 
 CASES = {
@@ -267,6 +305,47 @@ CASES = {
                                 "training: {clip_value: .inf}\n"),
     "overlay that is a list": Case("train", r"overlay.yaml must hold a mapping",
                                    "- training\n- epochs\n"),
+    "a seed of 10^300": Case(
+        "train", r"experiments.pendulum_filtering.seeds.0: 100000\.\.\.000 \(301 digits\) is "
+        r"greater than the maximum of 4294967295 \(seeds are at most", experiment_overlay(
+            seeds=[10**300])),
+    "a dataset seed of 2^32": Case(
+        "simulate", r"datasets.pendulum_filtering.params.seed: 4294967296 is greater than the "
+        r"maximum of 4294967295", {"datasets": {"pendulum_filtering": {"params": {"seed": 2**32}}}},
+        args=["--dataset", "pendulum_filtering"]),
+    "a model name with a trailing newline": Case(
+        "train", r"models: 'rkn_b\\n' does not match .*remove the white space or newline",
+        {"models": {"rkn_b\n": {"class": "rkn", "role": "ablation"}}}),
+    "an experiment's model with a trailing newline": Case(
+        "train", r"experiments.pendulum_filtering.models.1: 'lstm\\n' does not match",
+        experiment_overlay(models=["rkn", "lstm\n"])),
+    "a scale with a trailing newline": Case("train", r"scale: 'smoke\\n' does not match",
+                                            {"scale": "smoke\n"}),
+    "a model class with a trailing newline": Case(
+        "train", r"models.lstm.class: 'lstm\\n' does not match", {"models": {"lstm": {
+            "class": "lstm\n"}}}),
+    # Users' own models (tests/workflow/bad_models.py, broken_model.py).
+    "a user module that raises on import": Case(
+        "train", r"models.mine.class: importing module 'tests.workflow.broken_model' of model "
+        r"class .* raised RuntimeError: this module needs a setting that is missing; fix the "
+        r"module", user_model("tests.workflow.broken_model:Model")),
+    "a user model that fails to build": Case(
+        "train", r"models.mine.class: building tests.workflow.bad_models:FailsToBuild from its "
+        r"config raised RuntimeError: no GPU kernels for this layer; fix the class's __init__",
+        user_model("tests.workflow.bad_models:FailsToBuild"), args=MINE, prepare=with_data),
+    "a user model's prediction one step short": Case(
+        "train", r"model mine \(tests.workflow.bad_models:OneStepShort\) returned mean of shape "
+        r"\((\d+), 19, 2\) float32; expected a GaussianPrediction with mean and var of shape "
+        r"\(\1, 20, 2\)", user_model("tests.workflow.bad_models:OneStepShort"), args=MINE,
+        prepare=with_data),
+    "a user model returning a plain tuple": Case(
+        "train", r"model mine \(tests.workflow.bad_models:PlainTuple\) returned a plain tuple of 2 "
+        r"items; expected a GaussianPrediction with mean and var of shape \(\d+, 20, 2\)",
+        user_model("tests.workflow.bad_models:PlainTuple"), args=MINE, prepare=with_data),
+    "a user model predicting one target value of two": Case(
+        "train", r"model mine \(tests.workflow.bad_models:OneValuePerStep\) returned mean of shape "
+        r"\((\d+), 20, 1\) float32; expected .* of shape \(\1, 20, 2\)",
+        user_model("tests.workflow.bad_models:OneValuePerStep"), args=MINE, prepare=with_data),
     # Command-line arguments.
     "unknown experiment": Case("train", r"unknown experiment 'pendulum'; valid experiments",
                                args=["--experiment", "pendulum", "--model", "rkn", "--seed", "0"]),
@@ -343,6 +422,22 @@ CASES = {
         "aggregate", r"claim-7 measurements .*eff.json cannot be read \(JSONDecodeError",
         e1_only(["rkn"]), args=[], keep=E1_ONLY,
         prepare=with_file("--efficiency", "eff.json", cut_efficiency_file)),
+    "a run folder missing files": Case(
+        "aggregate", r"1 of 2 run folders are missing or incomplete .*run1: lacks calibration.csv, "
+        r"examples.npz", e1_only(["rkn"]), args=[], keep=E1_ONLY, prepare=report_with(
+            lambda f: [(f / name).unlink() for name in ("calibration.csv", "examples.npz")])),
+    "a run folder holding another seed": Case(
+        "aggregate", r"seed1-[0-9a-f]{8} holds another run than its name says \(seed 1 by its "
+        r"name, 0 in its config.json\)", e1_only(["rkn"]), args=[], keep=E1_ONLY,
+        prepare=misnamed_run),
+    "a full disk while the model is saved": Case(
+        "train", r"no space left on the device of .*/\.seed0-[0-9a-f]{8}\.\w+\.tmp/model\.pt "
+        r"\(No space left on device\); free space there",
+        prepare=with_data, patch=disk_full_at("model.pt")),
+    "a full disk while the report is written": Case(
+        "aggregate", r"no space left on the device of .*/\.report\.\w+\.tmp/claims.md",
+        e1_only(["rkn"]), args=[], keep=E1_ONLY, prepare=report_with(lambda f: None),
+        patch=disk_full_at("claims.md")),
     "report folder that cannot be created": Case(
         "aggregate", r"File exists: .*locked.*--out", e1_only(["rkn"]),
         prepare=unwritable_report, args=[], keep=E1_ONLY),
@@ -360,7 +455,8 @@ def written(tmp_path: Path) -> dict[str, list[Path]]:
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_bad_input_exits_2_names_it_and_writes_nothing(name: str, tmp_path: Path,
-                                                       capsys: pytest.CaptureFixture) -> None:
+                                                       capsys: pytest.CaptureFixture,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     case = CASES[name]
     overlay = tmp_path / "overlay.yaml"
     content = case.overlay if case.overlay is not None else {}
@@ -372,6 +468,8 @@ def test_bad_input_exits_2_names_it_and_writes_nothing(name: str, tmp_path: Path
         configs += ["--config", str(path)]
     extra = case.prepare(tmp_path, configs) if case.prepare else []
     before = written(tmp_path)
+    if case.patch:
+        case.patch(monkeypatch)
     capsys.readouterr()
     script = {"train": train, "simulate": simulate, "aggregate": aggregate}[case.script]
     code = script.main(configs + ["--config", str(overlay)] + case.args + extra)

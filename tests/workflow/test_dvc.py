@@ -34,7 +34,7 @@ KEEP = {EXPERIMENT: ["rkn", "lstm"], OTHER: ["rkn", "hold_last_frame"]}
 STAGE = "pipeline@smoke"
 
 
-def run(cwd: Path, *command: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def run(cwd: Path, *command: str, timeout: float = 3600) -> subprocess.CompletedProcess:
     """Run a command in ``cwd``; fail the test with its output when it fails."""
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
     assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
@@ -60,6 +60,29 @@ def copy_project(destination: Path) -> None:
 
 def dvc(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     return run(cwd, str(DVC), *args)
+
+
+def lock_changes(status: dict) -> list:
+    """What `dvc status STAGE --json` says changed besides the outputs: dependencies (code, the
+    published numbers), params (the config files) or the command. Outputs are left out: a
+    fresh clone has not pulled results/smoke, and report.html is not committed."""
+    return [entry for entry in status.get(STAGE, [])
+            if not (isinstance(entry, dict) and set(entry) == {"changed outs"})]
+
+
+def test_committed_lock_matches_the_code_and_configs() -> None:
+    """dvc.lock records the code, configs and published numbers that made the committed smoke
+    report; `dvc status` (which hashes the local files, nothing remote) finds none of them
+    changed. Fails when code or config moved without the lock: `make refresh-smoke-reference`
+    regenerates the report and updates the lock with `dvc commit`."""
+    assert DVC.is_file(), f"{DVC} is missing: run `make venv` first"
+    status = json.loads(dvc(ROOT, "status", STAGE, "--json").stdout or "{}")
+    changes = lock_changes(status)
+    assert not changes, (f"dvc.lock does not match the committed code and configs of {STAGE}: "
+                         f"{changes}; regenerate the committed smoke report and its lock with "
+                         "`make refresh-smoke-reference` and commit both")
+    assert lock_changes({STAGE: [{"changed outs": {"results/smoke": "deleted"}}]}) == []
+    assert lock_changes({STAGE: [{"changed deps": {"rkn": "modified"}}, "changed command"]})
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ project's loader before Snakemake starts, and `make runs` with one experiment's 
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -22,7 +23,7 @@ needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="make is no
 
 
 def make(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["make", *args], cwd=ROOT, capture_output=True, text=True, timeout=120,
+    return subprocess.run(["make", *args], cwd=ROOT, capture_output=True, text=True, timeout=900,
                           check=False)
 
 
@@ -59,13 +60,17 @@ def test_overlays_come_after_the_scale_and_targets_before_configfile() -> None:
     out = make("-n", "--always-make", "pipeline", "SCALE=smoke",
                "OVERLAY=a.yaml b.yaml").stdout
     commands = [line for line in out.splitlines() if "snakemake --profile" in line]
-    assert len(commands) == 2, out
-    assert all(line.endswith("--configfile config/config.yaml config/smoke.yaml a.yaml b.yaml")
-               for line in commands), commands
-    assert "run_targets.py --config config/config.yaml --config config/smoke.yaml --config a.yaml " \
-           "--config b.yaml" in out
-    # The report goes to the merged config's scale (an overlay may name its own).
-    assert "--print-scale) && " in out and "--report reports/$scale/report.html" in out, out
+    assert len(commands) == 3, out  # a stale lock's --unlock, the workflow, report.html
+    configfile = r"--configfile config/config.yaml config/smoke.yaml a.yaml b.yaml\s*(; fi)?$"
+    assert all(re.search(configfile, line.rstrip()) for line in commands), commands
+    configs = ("--config config/config.yaml --config config/smoke.yaml --config a.yaml "
+               "--config b.yaml")
+    assert f"run_targets.py {configs}" in out
+    assert f"lock_is_stale.py; then .venv/bin/snakemake" in out and "--unlock" in commands[0], out
+    # report.html goes into the merged config's report folder (an overlay may name its own
+    # scale), then that folder is published as reports/{scale}.
+    assert "--print-staging) && " in out and "--report $staging/report.html" in out, out
+    assert out.rstrip().endswith(f"publish_report.py {configs}"), out
     runs = make("-n", "runs", "SCALE=smoke", "EXPERIMENT=ablations").stdout
     assert "--experiment ablations" in runs and "$targets --configfile" in runs, runs
 

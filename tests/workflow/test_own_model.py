@@ -11,7 +11,7 @@ import yaml
 
 from harness.config import ConfigError, load_config
 from tests.reduced_config import reduced_smoke
-from tests.workflow.test_snakemake import snakemake
+from tests.workflow.test_snakemake import WORKFLOW_S, snakemake
 
 OWN = {"class": "tests.workflow.own_model:PixelGRU", "role": "baseline", "params": {"hidden": 6}}
 
@@ -42,9 +42,10 @@ def test_own_model_is_validated_like_ours(tmp_path: Path, change: dict, message:
 def test_own_model_runs_through_the_smoke_pipeline(tmp_path: Path) -> None:
     """Trained by the same loop, in every table, paired with the RKN, judged in claim 1."""
     base, smoke = reduced_smoke(tmp_path / "cfg", {"pendulum_filtering": None})
-    run = snakemake(tmp_path, configs=[base, smoke, own_overlay(tmp_path / "cfg")], timeout=900)
+    run = snakemake(tmp_path, configs=[base, smoke, own_overlay(tmp_path / "cfg")],
+                    timeout=WORKFLOW_S)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    report = tmp_path / "reports" / "smoke"
+    report = tmp_path / "results" / "smoke" / "report"  # make pipeline publishes it as reports/
     table = pd.read_csv(report / "tables" / "pendulum_filtering.csv")
     assert list(table["model"]) == ["rkn", "lstm_small", "pixel_gru"]
     row = table.set_index("model").loc["pixel_gru"]

@@ -29,8 +29,13 @@ SMOKE = ROOT / "config" / "smoke.yaml"
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
 
+# Bounds of a Snakemake call: they stop a hung test, generous on a loaded machine (a dry run
+# takes seconds to a minute; a subprocess.TimeoutExpired names the command and the bound).
+DRY_RUN_S, WORKFLOW_S = 900, 3600
+
+
 def snakemake(workdir: Path, *args: str, configs: list[Path],
-              timeout: float = 120) -> subprocess.CompletedProcess:
+              timeout: float = DRY_RUN_S) -> subprocess.CompletedProcess:
     """Run the repository's workflow in ``workdir`` with ``configs`` (config files last: nargs='+')."""
     command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
                "--cores", "2", *args, "--configfile", *map(str, configs)]
@@ -77,7 +82,9 @@ def test_dry_run_lists_every_expected_output(tmp_path: Path) -> None:
     outputs = {row["output_file"] for row in rows}
     runs = {path for path in outputs if path.endswith("/metrics.json") and "/runs/" in path}
     assert runs == expected_metrics(config)
-    assert {f"reports/smoke/{rel}" for rel in expected_outputs(config)} <= outputs
+    # The report is built in results/smoke/report; `make pipeline` publishes it as reports/smoke.
+    assert {f"results/smoke/report/{rel}" for rel in expected_outputs(config)} <= outputs
+    assert not any(path.startswith("reports/") for path in outputs)
     data = str(config_dataset_dir(config, "pendulum_filtering"))
     assert {f"{data}/train.npz", f"{data}/test.npz", f"{data}/meta.json"} <= outputs
     assert str(efficiency_file(config)) in outputs  # claim 7, measured by its own rule
@@ -194,18 +201,19 @@ def test_smoke_pipeline_end_to_end(tmp_path: Path) -> None:
                                                    "pendulum_imputation": ["rkn", "hold_last_frame"],
                                                    "ablations": ["rkn", "rkn_b0"]})
     config = load_config([base, smoke])
-    run = snakemake(tmp_path, configs=[base, smoke], timeout=900)
+    run = snakemake(tmp_path, configs=[base, smoke], timeout=WORKFLOW_S)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     for path in expected_metrics(config):
         assert (tmp_path / path).is_file(), path
     for rel in expected_outputs(config):
-        assert (tmp_path / "reports" / "smoke" / rel).is_file(), rel
+        assert (tmp_path / "results" / "smoke" / "report" / rel).is_file(), rel
     data_name = config_dataset_dir(config, "pendulum_filtering").name
     assert (tmp_path / "logs" / "smoke" / "simulate" / f"{data_name}.log").is_file()
 
-    report = snakemake(tmp_path, "--report", "reports/smoke/report.html", configs=[base, smoke])
+    report = snakemake(tmp_path, "--report", "results/smoke/report/report.html",
+                       configs=[base, smoke])
     assert report.returncode == 0, report.stderr[-3000:]
-    assert (tmp_path / "reports" / "smoke" / "report.html").stat().st_size > 0
+    assert (tmp_path / "results" / "smoke" / "report" / "report.html").stat().st_size > 0
 
     again = snakemake(tmp_path, "--dry-run", configs=[base, smoke])
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr, again.stdout
@@ -238,7 +246,7 @@ def test_gpu_slots_bound_the_runs_that_train_at_once(tmp_path: Path) -> None:
     (each run takes resources.train.gpu_slots = 1): the knob that lets N runs share one GPU."""
     base, smoke = reduced_smoke(tmp_path / "cfg", {"pendulum_filtering": ["rkn", "lstm_small"]})
     result = snakemake(tmp_path, "--cores", "4", "--resources", "gpu_slots=1",
-                       configs=[base, smoke], timeout=600)
+                       configs=[base, smoke], timeout=WORKFLOW_S)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     spans = []
     for log in (tmp_path / "logs" / "smoke" / "train").rglob("*.log"):

@@ -248,7 +248,7 @@ CASES = {
         r"in the checkpoint, \w+\.\.\. now\): the data folder's files were replaced since; it "
         r"is not used: delete it", with_checkpoint(replaced_data)),
     "full disk while writing the run folder": Case(
-        "train", r"no space left on the device while writing .*/config.json: free space there",
+        "train", r"no space left on the device of .*/config.json .*free space there",
         simulated, patch=full_disk),
     # Archives (issue 19: security, half-written imports, unclear errors).
     "symlink chain out of the results folder (CVE-2025-4517)": Case(

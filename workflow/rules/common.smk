@@ -15,7 +15,8 @@ from snakemake.settings.types import DeploymentMethod
 
 from analysis.report import expected_outputs
 from harness.config import ConfigError, load_config
-from harness.runspec import config_dataset_dir, efficiency_file, resolve_run, run_dirs
+from harness.runspec import (config_dataset_dir, efficiency_file, report_staging_dir, resolve_run,
+                             run_dirs)
 from harness.settings import ALLOCATOR_ENV
 
 
@@ -65,7 +66,11 @@ config.update(_merged)
 
 RESULTS = config["results_dir"]
 SCALE = config["scale"]
-REPORTS = f"reports/{SCALE}"
+# The report as the workflow builds it, results/{scale}/report: Snakemake deletes a rule's outputs
+# before it reruns the rule, so they are never the published reports/{scale}, which `make
+# pipeline` replaces from here in one atomic step once report.html is made
+# (workflow/scripts/publish_report.py).
+REPORTS = str(report_staging_dir(config))
 LOGS = f"logs/{SCALE}"
 # Arguments that hand the same config files to every script.
 CONFIG_ARGS = " ".join(f"--config {path}" for path in CONFIG_FILES)
@@ -117,7 +122,7 @@ def run_file(name):
 
 
 def expected_reports():
-    """Every file the aggregator writes into reports/{scale}/ (analysis.report.expected_outputs)."""
+    """Every file the aggregator writes into REPORTS (analysis.report.expected_outputs)."""
     return [f"{REPORTS}/{rel}" for rel in expected_outputs(config)]
 
 
@@ -139,7 +144,7 @@ def checked_efficiency_file(output):
 
 def report_files(kind):
     """The aggregator's outputs of one kind: tables (csv), markdown (tables/*.md), figures (png),
-    efficiency (reports/{scale}/efficiency.*: timings, so DVC-cached and ignored by git)."""
+    efficiency (efficiency.*: timings, so DVC-cached and ignored by git in reports/{scale})."""
     kinds = {"tables": [], "markdown": [], "figures": [], "efficiency": []}
     for path in expected_reports():
         if path.startswith(f"{REPORTS}/efficiency."):

@@ -1,8 +1,10 @@
-# Aggregate every expected run and the claim-7 measurements into reports/{scale}/: tables,
-# metrics.json, claims.md, figures, efficiency.csv|md|png.
+# Aggregate every expected run and the claim-7 measurements into results/{scale}/report/ (REPORTS):
+# tables, metrics.json, claims.md, figures, efficiency.csv|md|png. Snakemake deletes these outputs
+# before it reruns the rule, so the published reports/{scale} is not among them: `make pipeline`
+# adds report.html and replaces reports/{scale} with this folder in one atomic step.
 # The aggregator reads only the run folders it is given (their config.json, metrics.json, history,
 # calibration and examples) and fails when one is missing, so it never writes a partial table. The
-# report() marks put the outputs into `snakemake --report reports/{scale}/report.html`.
+# report() marks put the outputs into `snakemake --report results/{scale}/report/report.html`.
 
 
 rule aggregate:

@@ -24,7 +24,8 @@ sys.path.insert(0, str(ROOT))  # run from a plain checkout too
 from analysis.report import build_report, write_report  # noqa: E402
 from analysis.runs import BadRunError, MissingRunsError, complete_experiments  # noqa: E402
 from harness.config import ConfigError, load_config, read_yaml  # noqa: E402
-from harness.runspec import efficiency_file, run_dirs  # noqa: E402
+from harness.io import os_error_message  # noqa: E402
+from harness.runspec import efficiency_file, report_dir, run_dirs  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -96,12 +97,17 @@ def main(argv: list[str] | None = None) -> int:
         outputs = build_report(config, folders, reference,
                                efficiency=args.efficiency or efficiency_file(config),
                                skipped=skipped)
-        write_report(outputs, args.out or Path("reports") / config["scale"])
     except (ConfigError, MissingRunsError, BadRunError, ValueError) as err:
         return fail(str(err))
-    except OSError as err:  # an unwritable --out, a reference file that cannot be read
-        return fail(f"{err.strerror}: {err.filename}; the report folder (--out) and the reference "
-                    "file (--reference) must be writable and readable; nothing was written")
+    except OSError as err:  # an input that cannot be read (every output is still in memory)
+        return fail(os_error_message(err, "an input of the report cannot be read (a run folder, "
+                                          "--reference or --efficiency): check that it exists "
+                                          "and is readable; no report was written"))
+    try:
+        write_report(outputs, args.out or report_dir(config))
+    except OSError as err:  # an unwritable --out, a full disk
+        return fail(os_error_message(err, "the report folder (--out) must lie in a writable "
+                                          "folder; nothing was written"))
     return 0
 
 

@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a plain
 from datasets import build_dataset, default_params  # noqa: E402
 from datasets.store import save_dataset  # noqa: E402
 from harness.config import ConfigError, load_config  # noqa: E402
+from harness.io import os_error_message  # noqa: E402
 from harness.runspec import config_dataset_dir  # noqa: E402
 
 
@@ -44,9 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except OSError as err:  # e.g. an --out folder inside a read-only folder
-        print(f"error: {err.strerror}: {err.filename}; the dataset folder (--out) must lie in a "
-              "writable folder; nothing was written", file=sys.stderr)
+    except OSError as err:  # e.g. an --out folder inside a read-only folder, a full disk
+        print("error: " + os_error_message(err, "the dataset folder (--out) must lie in a "
+                                                "writable folder; nothing was written"),
+              file=sys.stderr)
         return 2
     return 0
 

@@ -18,7 +18,6 @@ checkpoint instead and starts the run from epoch 1 (said in the log).
 from __future__ import annotations
 
 import argparse
-import errno
 import logging
 import signal
 import sys
@@ -36,6 +35,7 @@ import torch  # noqa: E402
 
 from datasets.store import DatasetError, load_split  # noqa: E402
 from harness.config import ConfigError, load_config  # noqa: E402
+from harness.io import os_error_message  # noqa: E402
 from harness.checkpoint import (CheckpointError, RunInterrupted,  # noqa: E402
                                 install_stop_handlers)
 from harness.runner import (RunExistsError, execute_run, run_checkpointer,  # noqa: E402
@@ -124,12 +124,9 @@ def main(argv: list[str] | None = None) -> int:
             RuntimeError, ValueError) as err:
         return fail(str(err))
     except OSError as err:  # e.g. a --run-dir inside a read-only folder, a full disk
-        if err.errno in (errno.ENOSPC, errno.EDQUOT):
-            return fail(f"no space left on the device while writing {err.filename}: free space "
-                        "there (or set results_dir elsewhere) and run the same command again; "
-                        "no run folder was written, a checkpoint written before is kept")
-        return fail(f"{err.strerror}: {err.filename}; the run folder (--run-dir) must lie in a "
-                    "writable folder and the data folder must be readable; nothing was written")
+        return fail(os_error_message(err, "the run folder (--run-dir) must lie in a writable "
+                                          "folder and the data folder must be readable; nothing "
+                                          "was written"))
     except KeyboardInterrupt:
         print("interrupted: no run folder was written", file=sys.stderr)
         return 130
