@@ -187,7 +187,8 @@ def test_conda_environment_pins_match_requirements() -> None:
     pip = next(item["pip"] for item in env["dependencies"] if isinstance(item, dict))
     required = pins((ROOT / "requirements.txt").read_text().splitlines())
     # run the workflow (or submit its jobs to SLURM), not its jobs
-    tools = {"snakemake", "snakemake-executor-plugin-slurm", "dvc", "pytest", "import-linter"}
+    tools = {"snakemake", "snakemake-executor-plugin-slurm", "dvc", "pytest", "import-linter",
+             "psutil"}  # psutil: the Makefile's stale-lock check, beside Snakemake
     assert pins(pip) == {name: version for name, version in required.items() if name not in tools}
 
 
