@@ -23,8 +23,10 @@ needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="make is no
 
 
 def make(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["make", *args], cwd=ROOT, capture_output=True, text=True, timeout=900,
-                          check=False)
+    # --no-print-directory: under `make test` this is a sub-make, which would otherwise wrap its
+    # output in "Entering/Leaving directory" lines.
+    return subprocess.run(["make", "--no-print-directory", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=900, check=False)
 
 
 def test_run_targets_lists_one_experiments_runs(capsys: pytest.CaptureFixture) -> None:
