@@ -89,7 +89,7 @@ refresh-smoke-reference: smoke-from-scratch
 # benchmarks/paper_scale_cost.py --json).
 PAPER_CONFIGS = --config config/config.yaml --config config/paper.yaml
 paper-report: $(STAMP)
-	$(if $(ARCHIVE),$(BIN)/python workflow/scripts/import_runs.py --archive $(ARCHIVE) $(PAPER_CONFIGS) $(if $(FORCE),--force))
+	$(if $(ARCHIVE),$(BIN)/python workflow/scripts/import_runs.py --archive $(ARCHIVE) $(PAPER_CONFIGS) $(if $(filter 1 yes true,$(FORCE)),--force))
 	$(BIN)/python workflow/scripts/aggregate.py $(PAPER_CONFIGS) --complete-only \
 		$(if $(COST),--projected-cost $(COST))
 

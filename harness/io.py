@@ -81,7 +81,15 @@ def load_tensors(path: str | Path, map_location: str | torch.device = "cpu") -> 
     except Exception as err:  # torch raises several types for a damaged file  # noqa: BLE001
         text = str(err).replace("\x1b[1m", "").replace("\x1b[0m", "")
         found = re.search(r"WeightsUnpickler error:\s*(.+?)(?: Please use|\n\n|$)", text, re.S)
-        reason = found.group(1) if found else (text.strip().splitlines() or [""])[0]
+        blocked = re.search(r"GLOBAL ([\w.]+)", text)
+        if found:
+            reason = found.group(1)
+        elif blocked or "weights_only" in text:  # never pass on torch's advice to load it unsafely
+            what = f"it names {blocked.group(1)}, which" if blocked else "it holds objects that"
+            reason = (f"{what} is not a tensor or plain data; refused unread (loading it could "
+                      "run code)")
+        else:
+            reason = (text.strip().splitlines() or [""])[0]
         raise ValueError(f"{type(err).__name__}: {' '.join(reason.split())[:300]}") from None
 
 

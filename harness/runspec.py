@@ -93,7 +93,10 @@ def results_identity(spec: dict[str, Any]) -> dict[str, Any]:
     the config that should have made it."""
     fields = {f.name for f in dataclasses.fields(RunSpec)}
     identity = {k: v for k, v in spec.items() if k in fields}
-    identity["training"] = {k: v for k, v in dict(spec.get("training", {})).items()
+    training = dict(spec.get("training", {}))
+    if not training.get("early_stopping_patience"):  # off: its tolerance changes nothing
+        training.pop("early_stopping_min_delta", None)
+    identity["training"] = {k: v for k, v in training.items()
                             if k not in NOT_RESULTS
                             and not (k in ADDED_AT_NEUTRAL and v == ADDED_AT_NEUTRAL[k])}
     return identity

@@ -152,3 +152,31 @@ def test_a_crafted_model_file_is_refused_without_running_it(tmp_path: Path) -> N
                                          r"Unsupported global: GLOBAL io.open.*it was not used"):
         load_checkpoint(tmp_path / "model.pt")
     assert not (tmp_path / "PWNED").exists()
+
+
+class _SystemCall:
+    """Unpickles to os.system(...) (never run here: the load refuses it)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_refusal_never_passes_on_the_advice_to_load_unsafely(tmp_path: Path) -> None:
+    """A file naming os.system is refused with a message that names the global and never repeats
+    torch's suggestion to load with weights_only=False."""
+    from harness.io import load_tensors
+
+    marker = tmp_path / "ran"
+    path = tmp_path / "model.pt"
+    torch.save({"state": _SystemCall(marker)}, path)
+    with pytest.raises(ValueError) as err:
+        load_tensors(path)
+    message = str(err.value)
+    assert "system" in message and "refused unread" in message, message
+    assert "weights_only" not in message and "False" not in message, message
+    assert not marker.exists()

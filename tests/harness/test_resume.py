@@ -355,3 +355,12 @@ def test_resumed_run_on_cuda_agrees_within_tolerance(tmp_path: Path, tiny) -> No
                           device=cuda, checkpointer=run_checkpointer(spec, run_dir))
     for key, value in whole.items():
         assert resumed[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
+
+
+def test_early_stopping_tolerance_alone_keeps_run_identity() -> None:
+    """With early stopping off (patience 0) its tolerance changes nothing, so it leaves the run's
+    identity alone; with a patience it is part of it."""
+    plain = spec_for("rkn")
+    assert spec_for("rkn", early_stopping_min_delta=0.5).run_name == plain.run_name
+    assert (spec_for("rkn", early_stopping_patience=5, early_stopping_min_delta=0.5).run_name
+            != spec_for("rkn", early_stopping_patience=5).run_name)

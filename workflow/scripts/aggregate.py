@@ -62,8 +62,8 @@ def projected_hours(cost_file: str | None, experiment: str) -> str:
                       if f"wall_hours_{n}_cores" in row)
     here = (f"{row['device_hours']:,.0f} CPU core-hours (wall {walls})" if walls
             else f"{row['device_hours']:,.1f} device-hours on the machine that measured it")
-    return (f"; projected {here} and {row['gpu_hours_readme']:,.0f} GPU-hours on one H100 at "
-            "the README's eager step times (benchmarks/paper_scale_cost.py)")
+    return (f"; projected {row['gpu_hours_readme']:,.1f} GPU-hours on one H100 at the README's "
+            f"eager step times and {here} (benchmarks/paper_scale_cost.py)")
 
 
 def fail(message: str) -> int:
