@@ -418,6 +418,14 @@ CASES = {
         "aggregate", r"published-numbers file \(--reference\) .*ref.yaml cannot be read as YAML: "
         r"key 'a' is repeated", e1_only(["rkn"]), args=[], keep=E1_ONLY,
         prepare=with_file("--reference", "ref.yaml", "a: 1\na: 2\n")),
+    "a projected-cost file that is not JSON": Case(
+        "aggregate", r"projected-cost file \(--projected-cost\) .*cost.json cannot be read "
+        r"\(JSONDecodeError.*paper_scale_cost.py --json", e1_only(["rkn"]), args=[],
+        keep=E1_ONLY, prepare=with_file("--projected-cost", "cost.json", "{not json")),
+    "a projected-cost file without its rows": Case(
+        "aggregate", r"cost.json is not the output of paper_scale_cost.py: it needs 'experiments' "
+        r"rows", e1_only(["rkn"]), args=[], keep=E1_ONLY,
+        prepare=with_file("--projected-cost", "cost.json", '{"rows": []}')),
     "a cut claim-7 measurements file": Case(
         "aggregate", r"claim-7 measurements .*eff.json cannot be read \(JSONDecodeError",
         e1_only(["rkn"]), args=[], keep=E1_ONLY,

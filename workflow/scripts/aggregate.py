@@ -50,11 +50,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+COST_KEYS = ("experiment", "device_hours", "gpu_hours_readme")
+
+
+def read_projected_cost(cost_file: str) -> dict[str, dict]:
+    """paper_scale_cost.py's --json output by experiment; ValueError naming the file and the fix
+    when it is not that (checked before anything is reported)."""
+    fix = "write it with benchmarks/paper_scale_cost.py --json FILE (or leave COST out)"
+    try:
+        rows = json.loads(Path(cost_file).read_text())["experiments"]
+        table = {r["experiment"]: r for r in rows}
+        for row in rows:
+            for key in COST_KEYS:
+                if key != "experiment":
+                    float(row[key])
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"projected-cost file (--projected-cost) {cost_file} cannot be read "
+                         f"({type(err).__name__}: {err}); {fix}") from None
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"projected-cost file (--projected-cost) {cost_file} is not the output "
+                         f"of paper_scale_cost.py: it needs 'experiments' rows with "
+                         f"{', '.join(COST_KEYS)} (problem: {type(err).__name__} {err}); "
+                         f"{fix}") from None
+    return table
+
+
 def projected_hours(cost_file: str | None, experiment: str) -> str:
     """'; projected N GPU-hours ...' from paper_scale_cost.py's JSON, or '' without it."""
     if not cost_file:
         return ""
-    rows = {r["experiment"]: r for r in json.loads(Path(cost_file).read_text())["experiments"]}
+    rows = read_projected_cost(cost_file)
     if experiment not in rows:
         return ""
     row = rows[experiment]
@@ -85,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         if not isinstance(reference, dict):
             raise ConfigError(f"published-numbers file (--reference) {args.reference} must hold "
                               "a mapping (see config/reference_numbers.yaml)")
+        if args.projected_cost:
+            read_projected_cost(args.projected_cost)
         folders = args.run_dirs or run_dirs(config)
         skipped = {}
         if args.complete_only:
