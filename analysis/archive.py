@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import errno
 import filecmp
-import json
 import os
 import re
 import shutil
@@ -25,6 +24,7 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from analysis.run_files import read_json_object
 from harness.io import temporary_folder
 from harness.registry import read_model_file
 from harness.runner import RUN_FILES
@@ -174,13 +174,8 @@ class Plan:
 
 
 def _json_object(path: Path, where: str) -> dict:
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ArchiveError(f"{where} cannot be read as JSON ({err}); {_REMAKE}") from None
-    if not isinstance(value, dict):
-        raise ArchiveError(f"{where} must hold a JSON object; {_REMAKE}")
-    return value
+    """A staged file as a JSON object; ArchiveError naming it by its archive path."""
+    return read_json_object(path, name=where, error=ArchiveError, remedy=_REMAKE)
 
 
 _REMAKE = "remove that run folder from the archive (or train the run again and re-make it)"

@@ -39,14 +39,17 @@ class BadRunError(RuntimeError):
     """A run folder holds a metric that must not be published (not a finite number)."""
 
 
-def _read_json(path: Path) -> dict:
-    """A run file as a JSON object; BadRunError naming the file when it is not one."""
+def read_json_object(path: Path, *, name: str | None = None,
+                     error: type[Exception] = BadRunError, remedy: str = RETRAIN) -> dict:
+    """A run file as a JSON object. ``error`` (default BadRunError) names the file (``name``,
+    default its path) and ``remedy`` when it cannot be read or holds something else."""
+    name = str(path) if name is None else name
     try:
         value = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise BadRunError(f"{path} cannot be read as JSON ({err}); {RETRAIN}") from None
+        raise error(f"{name} cannot be read as JSON ({err}); {remedy}") from None
     if not isinstance(value, dict):
-        raise BadRunError(f"{path} must hold a JSON object; {RETRAIN}")
+        raise error(f"{name} must hold a JSON object; {remedy}")
     return value
 
 
@@ -62,7 +65,7 @@ def read_run_config(folder: Path) -> tuple[dict, tuple[str, str, int]]:
         BadRunError: the file is unreadable or lacks an entry of ``RUN_CONFIG_KEYS`` (or has
             the wrong type); the message names the folder and the key.
     """
-    run_config = _read_json(folder / "config.json")
+    run_config = read_json_object(folder / "config.json")
     for key, kind in RUN_CONFIG_KEYS.items():
         value = run_config.get(key)
         if not isinstance(value, kind) or isinstance(value, bool):
@@ -185,7 +188,7 @@ def read_metrics(run_dir: Path) -> dict[str, float]:
             (a seed silently dropped from a mean would make the table lie about its seeds).
     """
     metrics = {}
-    for key, value in _read_json(run_dir / "metrics.json").items():
+    for key, value in read_json_object(run_dir / "metrics.json").items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise BadRunError(f"{run_dir}/metrics.json: {key} = {value!r} is not a finite number; "
                               "delete the run folder and train it again (a run must fail rather "

@@ -253,7 +253,7 @@ def execute_run(
         atomic_write_json(tmp_dir / "meta.json", {
             **git_state(), "torch": torch.__version__, "device": str(device), "threads": torch.get_num_threads(),
             "seeds": seeds, "wall_seconds": round(time.perf_counter() - started, 3),
-            "stopped_epoch": getattr(fit, "stopped_epoch", None),  # early stopping; None: ran all
+            "stopped_epoch": fit.stopped_epoch,  # early stopping; None: ran all
         })
         if run_dir.exists():
             shutil.rmtree(run_dir)

@@ -46,23 +46,27 @@ def band_mask(latent_obs_dim: int, bandwidth: int) -> Tensor:
     return ((idx[:, None] - idx[None, :]).abs() <= bandwidth).to(torch.get_default_dtype())
 
 
+def _band_index(latent_obs_dim: int, half: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Row i, column i + d - half and whether that column lies in the block, each (m, 2 half + 1):
+    where band entry [i, d] sits in its m x m block."""
+    rows = torch.arange(latent_obs_dim)[:, None].expand(latent_obs_dim, 2 * half + 1)
+    cols = rows + torch.arange(2 * half + 1)[None, :] - half
+    return rows, cols, (cols >= 0) & (cols < latent_obs_dim)
+
+
 def band_layout_mask(latent_obs_dim: int, bandwidth: int) -> Tensor:
     """(m, 2b' + 1) float mask of the band layout (b' = ``effective_bandwidth``): 1 where the
     entry [i, d] is a real entry of the block (column i + d - b' inside 0..m-1), 0 at corners."""
-    half = effective_bandwidth(latent_obs_dim, bandwidth)
-    cols = torch.arange(latent_obs_dim)[:, None] + torch.arange(2 * half + 1)[None, :] - half
-    return ((cols >= 0) & (cols < latent_obs_dim)).to(torch.get_default_dtype())
+    _, _, inside = _band_index(latent_obs_dim, effective_bandwidth(latent_obs_dim, bandwidth))
+    return inside.to(torch.get_default_dtype())
 
 
 def dense_to_band(dense: Tensor, bandwidth: int) -> Tensor:
     """(..., 2m, 2m) matrices -> their band blocks (..., 2, 2, m, 2b' + 1); entries outside the
     band are dropped, corners are zero."""
     m = dense.shape[-1] // 2
-    half = effective_bandwidth(m, bandwidth)
+    rows, cols, inside = _band_index(m, effective_bandwidth(m, bandwidth))
     blocks = dense.unflatten(-1, (2, m)).unflatten(-3, (2, m)).transpose(-3, -2)  # (..., 2, 2, m, m)
-    rows = torch.arange(m)[:, None].expand(m, 2 * half + 1)
-    cols = rows + torch.arange(2 * half + 1)[None, :] - half
-    inside = (cols >= 0) & (cols < m)
     band = blocks[..., rows, cols.clamp(0, m - 1)]
     return band * inside.to(band.dtype)
 
@@ -70,10 +74,7 @@ def dense_to_band(dense: Tensor, bandwidth: int) -> Tensor:
 def band_to_dense(band: Tensor) -> Tensor:
     """(..., 2, 2, m, 2b + 1) band blocks -> the (..., 2m, 2m) matrices (zeros off the band)."""
     m, width = band.shape[-2:]
-    half = width // 2
-    rows = torch.arange(m)[:, None].expand(m, width)
-    cols = rows + torch.arange(width)[None, :] - half
-    inside = (cols >= 0) & (cols < m)
+    rows, cols, inside = _band_index(m, width // 2)
     blocks = band.new_zeros(*band.shape[:-1], m)
     blocks[..., rows[inside], cols[inside]] = band[..., inside]
     return blocks.transpose(-3, -2).flatten(-4, -3).flatten(-2)

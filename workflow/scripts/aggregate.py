@@ -75,11 +75,9 @@ def read_projected_cost(cost_file: str) -> dict[str, dict]:
     return table
 
 
-def projected_hours(cost_file: str | None, experiment: str) -> str:
-    """'; projected N GPU-hours ...' from paper_scale_cost.py's JSON, or '' without it."""
-    if not cost_file:
-        return ""
-    rows = read_projected_cost(cost_file)
+def projected_hours(rows: dict[str, dict], experiment: str) -> str:
+    """'; projected N GPU-hours ...' from ``read_projected_cost``'s table, or '' when the
+    experiment is not in it (or no cost file was given: an empty table)."""
     if experiment not in rows:
         return ""
     row = rows[experiment]
@@ -110,13 +108,13 @@ def main(argv: list[str] | None = None) -> int:
         if not isinstance(reference, dict):
             raise ConfigError(f"published-numbers file (--reference) {args.reference} must hold "
                               "a mapping (see config/reference_numbers.yaml)")
-        if args.projected_cost:
-            read_projected_cost(args.projected_cost)
+        # Read and checked before anything is reported.
+        cost = read_projected_cost(args.projected_cost) if args.projected_cost else {}
         folders = args.run_dirs or run_dirs(config)
         skipped = {}
         if args.complete_only:
             config, folders, skipped = complete_experiments(config, folders)
-            skipped = {e: reason + projected_hours(args.projected_cost, e)
+            skipped = {e: reason + projected_hours(cost, e)
                        for e, reason in skipped.items()}
             if not config["experiments"]:
                 raise MissingRunsError("no experiment of the config has all its runs; nothing "
